@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Run every test from whatever state the machine is in: set up, build, then
+#   - host: cargo test of the userspace tools (tools/tinyfs);
+#   - guest: the KUnit suites with the kernel crate's Rust doctests (at boot),
+#     and the tinyfs kselftests with the in-tree and the out-of-tree module.
+# A guest whose kernel log holds an error report counts as a failed test.
+# Ends with the line 'N passed, N failed, N skipped'; exits non-zero on any
+# failure.
+. "$(dirname "$0")/lib.sh"
+
+RESULTS=$TINYFS_CACHE/results
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+passed=0 failed=0 skipped=0
+fail() { printf 'FAILED: %s\n' "$*"; failed=$((failed + 1)); }
+
+"$TINYFS_ROOT/harness/setup.sh"
+"$TINYFS_ROOT/harness/kernel.sh" build
+
+say "host: cargo test (tools/tinyfs)"
+set +e
+(cd "$TINYFS_ROOT/tools/tinyfs" && CARGO_TARGET_DIR=$TINYFS_CACHE/cargo cargo test --locked 2>&1) |
+	tee "$RESULTS/cargo-test.log"
+cargo_rc=${PIPESTATUS[0]}
+set -e
+read -r p f < <(awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }' "$RESULTS/cargo-test.log")
+passed=$((passed + p)) failed=$((failed + f))
+[ "$cargo_rc" = 0 ] || [ "$f" != 0 ] || fail "cargo test exited $cargo_rc"
+[ $((p + f)) -gt 0 ] || fail "cargo test ran no test"
+
+say "guest: KUnit and kselftests"
+G=$RESULTS/guest
+"$TINYFS_ROOT/harness/guest.sh" --out "$G" --timeout 1200 -- \
+	harness/guest-tests.sh "$KSFT" "$OOT/samples/rust/tinyfs/tinyfs.ko" "$G" ||
+	fail "guest run (see above)"
+
+say "results"
+py "$TINYFS_ROOT/harness/ktap.py" "$SRC" \
+	"kunit=$G/boot-dmesg.log" \
+	"kselftest=$G/kselftest/tinyfs_module_test" \
+	"kselftest-oot=$G/kselftest/oot-tinyfs_module_test" | tee "$RESULTS/ktap.log"
+read -r p f s < <(tail -n 1 "$RESULTS/ktap.log" |
+	py -c 'import json, sys; d = json.load(sys.stdin); print(d["passed"], d["failed"], d["skipped"])')
+passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+
+echo
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]
