@@ -51,7 +51,7 @@ kvm_works() {
 		return
 	fi
 	local ans=no
-	if [ -w /dev/kvm ] && timeout 60 qemu-system-x86_64 -accel kvm -cpu host -m 256 \
+	if [ -w /dev/kvm ] && timeout 30 qemu-system-x86_64 -accel kvm -cpu host -m 256 \
 		-display none -nodefaults -no-reboot -serial stdio -kernel "$KERNEL" \
 		-append "console=ttyS0 panic=-1" 2>/dev/null | grep -q 'Kernel panic'; then
 		ans=yes

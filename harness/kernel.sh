@@ -191,6 +191,8 @@ build() {
 		install >"$LOGS/kselftest.log" 2>&1 ||
 		{ tail -n 30 "$LOGS/kselftest.log" >&2; die "kselftest build failed (log: $LOGS/kselftest.log)"; }
 	check_warnings "$LOGS/kselftest.log" "the kselftest build"
+	# The tests load tinyfs.ko from their own directory by default.
+	cp "$KBUILD/samples/rust/tinyfs/tinyfs.ko" "$KSFT/filesystems/tinyfs/"
 	say "built $KBUILD/arch/x86/boot/bzImage"
 }
 

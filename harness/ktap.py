@@ -22,7 +22,7 @@ def count(src, name, log):
     kunit = os.path.join(src, "tools/testing/kunit/kunit.py")
     with tempfile.NamedTemporaryFile(suffix=".json") as js:
         res = subprocess.run(
-            [sys.executable, kunit, "parse", "--json", js.name, log],
+            [sys.executable, kunit, "parse", f"--json={js.name}", log],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         print(res.stdout, end="")
         try:
@@ -46,10 +46,11 @@ def count(src, name, log):
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
-    src = sys.argv[1]
+    src = os.path.abspath(sys.argv[1])
     total = [0, 0, 0]
     for arg in sys.argv[2:]:
         name, _, log = arg.partition("=")
+        log = os.path.abspath(log)
         for i, n in enumerate(count(src, name, log)):
             total[i] += n
     print(json.dumps(dict(zip(("passed", "failed", "skipped"), total))))

@@ -16,7 +16,7 @@ mkdir -p "$TINYFS_CACHE"
 
 APT_PACKAGES=(
 	# kernel build
-	bc bison flex make gcc libc6-dev libelf-dev libssl-dev cpio kmod xz-utils patch python3
+	bc bison flex make gcc libc6-dev libelf-dev libssl-dev cpio kmod xz-utils patch python3 rsync
 	# Rust for Linux: a matched rustc/rust-src pair
 	rustc-web rust-web-src rust-web-clippy rustfmt-web
 	# guest and tests
