@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # Run every test from whatever state the machine is in: set up, build, then
 #   - host: cargo test of the userspace tools (tools/tinyfs);
+#   - lint: checkpatch, rustfmt and clippy (harness/lint.sh), one result each;
 #   - guest: the KUnit suites with the kernel crate's Rust doctests (at boot),
 #     and the tinyfs kselftests with the in-tree and the out-of-tree module.
 # A guest whose kernel log holds an error report counts as a failed test.
@@ -31,6 +32,14 @@ if [ "$cargo_rc" != 0 ]; then
 elif [ $((p + f)) = 0 ]; then
 	fail "cargo test ran no test"
 fi
+
+say "lint: checkpatch, rustfmt, clippy"
+set +e
+"$TINYFS_ROOT/harness/lint.sh" | tee "$RESULTS/lint.log"
+set -e
+read -r p f < <(sed -n 's/^lint: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$RESULTS/lint.log")
+[ -n "${p:-}" ] || { p=0 f=1; echo "FAILED: lint did not finish"; }
+passed=$((passed + p)) failed=$((failed + f))
 
 say "guest: KUnit and kselftests"
 G=$RESULTS/guest

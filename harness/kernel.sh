@@ -176,9 +176,11 @@ build() {
 	check_warnings "$LOGS/build.log" "the kernel build"
 	[ -f "$KBUILD/samples/rust/tinyfs/tinyfs.ko" ] || die "the in-tree build made no samples/rust/tinyfs/tinyfs.ko"
 
-	say "building tinyfs.ko out of tree through ./Kbuild (log: $LOGS/oot.log)"
+	# The out-of-tree build doubles as the clippy run on the module (CLIPPY=1).
+	say "building tinyfs.ko out of tree through ./Kbuild, with clippy (log: $LOGS/oot.log)"
 	mkdir -p "$OOT"
 	make -C "$KBUILD" -j"$JOBS" RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc \
+		CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver \
 		M="$TINYFS_ROOT" MO="$OOT" modules >"$LOGS/oot.log" 2>&1 ||
 		{ tail -n 30 "$LOGS/oot.log" >&2; die "out-of-tree module build failed (log: $LOGS/oot.log)"; }
 	check_warnings "$LOGS/oot.log" "the out-of-tree module build"
@@ -219,7 +221,10 @@ export_series() {
 	git -C "$tmp" commit -q -F - <<EOT
 tinyfs: add the module, its documentation, tests and tools
 
-Add the new files of the tinyfs series (see Documentation/filesystems/tinyfs.rst).
+Add the new files of the tinyfs series: see
+Documentation/filesystems/tinyfs.rst.
+
+Signed-off-by: tinyfs developers <tinyfs@example.invalid>
 EOT
 	mkdir -p "$out"
 	git -C "$tmp" format-patch -q -o "$(realpath "$out")" "$base"

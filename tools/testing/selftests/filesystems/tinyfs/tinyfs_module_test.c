@@ -137,7 +137,8 @@ TEST_F(module, load_logs_and_lists)
 TEST_F(module, unload_logs_and_unlists)
 {
 	ASSERT_EQ(0, finit_module(self->ko, "", 0)) TH_LOG("finit_module: %s", strerror(errno));
-	ASSERT_EQ(0, delete_module(MODNAME, O_NONBLOCK)) TH_LOG("delete_module: %s", strerror(errno));
+	ASSERT_EQ(0, delete_module(MODNAME, O_NONBLOCK))
+		TH_LOG("delete_module: %s", strerror(errno));
 	EXPECT_FALSE(module_listed(MODNAME));
 	EXPECT_TRUE(kmsg_logged(self->kmsg, MODNAME ": module unloaded"));
 }
@@ -161,8 +162,10 @@ TEST_F(module, reload_cycles)
 	int i;
 
 	for (i = 0; i < 5; i++) {
-		ASSERT_EQ(0, finit_module(self->ko, "", 0)) TH_LOG("cycle %d: %s", i, strerror(errno));
-		ASSERT_EQ(0, delete_module(MODNAME, O_NONBLOCK)) TH_LOG("cycle %d: %s", i, strerror(errno));
+		ASSERT_EQ(0, finit_module(self->ko, "", 0))
+			TH_LOG("load %d: %s", i, strerror(errno));
+		ASSERT_EQ(0, delete_module(MODNAME, O_NONBLOCK))
+			TH_LOG("unload %d: %s", i, strerror(errno));
 	}
 	EXPECT_FALSE(module_listed(MODNAME));
 }
