@@ -55,12 +55,26 @@ fn geometry_regions_are_ordered_and_fit() {
                 Err(_) => continue,
             };
             assert_eq!(g.inode_bitmap_start, 1);
-            assert_eq!(g.block_bitmap_start, g.inode_bitmap_start + u64::from(g.inode_bitmap_blocks));
-            assert_eq!(g.inode_table_start, g.block_bitmap_start + u64::from(g.block_bitmap_blocks));
-            assert_eq!(g.data_start, g.inode_table_start + u64::from(g.inode_table_blocks));
-            assert!(u64::from(g.inode_bitmap_blocks) * g.bits_per_bitmap_block() >= u64::from(inodes));
+            assert_eq!(
+                g.block_bitmap_start,
+                g.inode_bitmap_start + u64::from(g.inode_bitmap_blocks)
+            );
+            assert_eq!(
+                g.inode_table_start,
+                g.block_bitmap_start + u64::from(g.block_bitmap_blocks)
+            );
+            assert_eq!(
+                g.data_start,
+                g.inode_table_start + u64::from(g.inode_table_blocks)
+            );
+            assert!(
+                u64::from(g.inode_bitmap_blocks) * g.bits_per_bitmap_block() >= u64::from(inodes)
+            );
             assert!(u64::from(g.block_bitmap_blocks) * g.bits_per_bitmap_block() >= blocks);
-            assert!(u64::from(g.inode_table_blocks) * u64::from(g.inodes_per_block()) >= u64::from(inodes));
+            assert!(
+                u64::from(g.inode_table_blocks) * u64::from(g.inodes_per_block())
+                    >= u64::from(inodes)
+            );
             assert!(g.data_start + MIN_DATA_BLOCKS <= blocks);
         }
     }
@@ -114,7 +128,10 @@ fn refused_after(edit: impl Fn(&mut [u8])) -> Error {
 #[test]
 fn every_field_is_validated() {
     assert_eq!(refused_after(|r| r[4] = 2), Error::BadVersion(2));
-    assert_eq!(refused_after(|r| r[8] = 9), Error::Corrupt("super block geometry"));
+    assert_eq!(
+        refused_after(|r| r[8] = 9),
+        Error::Corrupt("super block geometry")
+    );
     assert_eq!(refused_after(|r| r[16] = 1), Error::UnsupportedFeatures(1));
     // The counts alone decide the geometry: one too small for its metadata,
     // or too large for 32-bit block numbers, is refused.
@@ -122,7 +139,10 @@ fn every_field_is_validated() {
         let e = refused_after(|r| r[24..32].copy_from_slice(&blocks.to_le_bytes()));
         assert_eq!(e, Error::Corrupt("super block geometry"), "{blocks} blocks");
     }
-    assert_eq!(refused_after(|r| r[32..36].fill(0)), Error::Corrupt("super block geometry"));
+    assert_eq!(
+        refused_after(|r| r[32..36].fill(0)),
+        Error::Corrupt("super block geometry")
+    );
     // Every stored region start or length must be the derived one.
     for off in [48, 56, 60, 64, 72, 80, 88] {
         let e = refused_after(|r| r[off] ^= 1);
@@ -153,4 +173,18 @@ fn short_or_garbage_input_is_refused_without_panic() {
         set_block_csum(&mut raw);
         assert!(SuperBlock::decode(&raw).is_err());
     }
+}
+
+#[test]
+fn checksums_of_short_buffers_never_panic() {
+    for len in 0..CSUM_SIZE {
+        let mut short = vec![0xaau8; len];
+        set_block_csum(&mut short);
+        assert_eq!(short, vec![0xaau8; len]);
+        assert!(!block_csum_ok_with(crc32c, &short));
+    }
+    let mut tail_only = [0u8; CSUM_SIZE];
+    set_block_csum(&mut tail_only);
+    assert_eq!(u32::from_le_bytes(tail_only), crc32c(!0, &[]));
+    assert!(block_csum_ok_with(crc32c, &tail_only));
 }
