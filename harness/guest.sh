@@ -63,9 +63,14 @@ kvm_works() {
 accel=(--disable-kvm)
 if [ "${TINYFS_KVM:-auto}" != no ] && kvm_works; then accel=(); fi
 
-# The command runs under sh in the guest; quote it for that.
-cmd=$(printf '%q ' "$@")
-guest_script="cd $(printf %q "$TINYFS_ROOT") && { $cmd; } >$out/output.log 2>&1; echo \$? >$out/status; dmesg >$out/dmesg.log"
+# The command goes into a bash script in the shared directory (bash, because
+# printf %q quotes for bash), run from the repository's top directory.
+{
+	echo "cd $(printf %q "$TINYFS_ROOT") || exit 1"
+	printf '%q ' "$@"
+	echo
+} >"$out/command.sh"
+guest_script="bash $out/command.sh >$out/output.log 2>&1; echo \$? >$out/status; dmesg >$out/dmesg.log"
 
 say "booting $KERNEL in a guest (${accel[*]:-KVM}, timeout ${timeout}s)"
 set +e

@@ -6,8 +6,8 @@
 #      series (patches/series), touching only files whose contents changed;
 #   3. configure: tinyconfig + harness/tinyfs.config, redone when either changes;
 #   4. build bzImage and modules (in-tree tinyfs.ko), then tinyfs.ko out of tree
-#      through the top-level Kbuild, then the kselftests.
-# Usage: kernel.sh [prepare|config|build|export DIR]   (default: build)
+#      through the top-level Kbuild, then the kselftests and the userspace tools.
+# Usage: kernel.sh [prepare|config|build|tools|export DIR]   (default: build)
 . "$(dirname "$0")/lib.sh"
 
 OVERLAY_DIRS=(rust samples Documentation tools)
@@ -195,7 +195,18 @@ build() {
 	check_warnings "$LOGS/kselftest.log" "the kselftest build"
 	# The tests load tinyfs.ko from their own directory by default.
 	cp "$KBUILD/samples/rust/tinyfs/tinyfs.ko" "$KSFT/filesystems/tinyfs/"
+	tools
 	say "built $KBUILD/arch/x86/boot/bzImage"
+}
+
+# The userspace tools, installed under their real names in $TINYFS_CACHE/bin.
+tools() {
+	say "building the userspace tools (log: $LOGS/tools.log)"
+	(cd "$TINYFS_ROOT/tools/tinyfs" &&
+		CARGO_TARGET_DIR=$TINYFS_CACHE/cargo cargo build --locked --release) >"$LOGS/tools.log" 2>&1 ||
+		{ tail -n 30 "$LOGS/tools.log" >&2; die "building tools/tinyfs failed (log: $LOGS/tools.log)"; }
+	check_warnings "$LOGS/tools.log" "the userspace tools build"
+	install -D -m 755 "$TINYFS_CACHE/cargo/release/mkfs-tinyfs" "$TOOLS_BIN/mkfs.tinyfs"
 }
 
 # --- export -------------------------------------------------------------------------
@@ -236,6 +247,7 @@ case ${1:-build} in
 prepare) prepare ;;
 config) config ;;
 build) build ;;
+tools) mkdir -p "$LOGS"; tools ;;
 export) export_series "${2:-}" ;;
-*) die "usage: kernel.sh [prepare|config|build|export DIR]" ;;
+*) die "usage: kernel.sh [prepare|config|build|tools|export DIR]" ;;
 esac

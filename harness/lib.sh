@@ -26,6 +26,7 @@ KBUILD=$TINYFS_CACHE/kbuild      # O= output of the kernel build
 OOT=$TINYFS_CACHE/oot            # MO= output of the out-of-tree module build
 KSFT=$TINYFS_CACHE/kselftest     # installed kselftests
 LOGS=$TINYFS_CACHE/logs
+TOOLS_BIN=$TINYFS_CACHE/bin         # mkfs.tinyfs, under its real name
 
 export PATH="$HOME/.cargo/bin:$PATH"
 

@@ -5,6 +5,7 @@
 #   rustfmt      the kernel's rustfmt settings on every .rs file of the series
 #   tools-fmt    cargo fmt --check on tools/tinyfs
 #   tools-clippy cargo clippy -D warnings on tools/tinyfs
+#   no-unsafe-in-tinyfs  no unsafe block, fn, impl or trait in samples/rust/tinyfs
 # (Kernel-side clippy runs in harness/kernel.sh: the out-of-tree module is
 # built with CLIPPY=1 and any warning fails the build.)
 # Prints 'lint: N passed, N failed' last; exits non-zero on any failure.
@@ -42,6 +43,12 @@ if [ ${#rs[@]} -gt 0 ]; then
 		>"$LINT/rustfmt.log" 2>&1 || rc=1
 fi
 result rustfmt $rc "$LINT/rustfmt.log"
+
+# The module itself has no unsafe code: what it needs belongs in kernel::fs.
+rc=0
+grep -nE '(^|[^[:alnum:]_])unsafe[[:space:]]*(\{|fn|impl|extern|trait)' \
+	"$TINYFS_ROOT"/samples/rust/tinyfs/*.rs >"$LINT/no-unsafe.log" 2>&1 && rc=1
+result no-unsafe-in-tinyfs $rc "$LINT/no-unsafe.log"
 
 rc=0
 (cd "$TINYFS_ROOT/tools/tinyfs" && cargo fmt --check) >"$LINT/tools-fmt.log" 2>&1 || rc=1

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0
+
+/*
+ * Helpers for the VFS abstractions in rust/kernel/fs/: the static inline
+ * functions of <linux/fs.h>, <linux/buffer_head.h> and <linux/blkdev.h> that
+ * Rust cannot call directly.
+ */
+
+#include <linux/blkdev.h>
+#include <linux/buffer_head.h>
+#include <linux/dcache.h>
+#include <linux/fs.h>
+
+__rust_helper struct buffer_head *rust_helper_sb_bread(struct super_block *sb,
+						       sector_t block)
+{
+	return sb_bread(sb, block);
+}
+
+__rust_helper void rust_helper_get_bh(struct buffer_head *bh)
+{
+	get_bh(bh);
+}
+
+__rust_helper void rust_helper_put_bh(struct buffer_head *bh)
+{
+	put_bh(bh);
+}
+
+__rust_helper void rust_helper_brelse(struct buffer_head *bh)
+{
+	brelse(bh);
+}
+
+__rust_helper loff_t rust_helper_bdev_nr_bytes(struct block_device *bdev)
+{
+	return bdev_nr_bytes(bdev);
+}
+
+__rust_helper bool rust_helper_inode_is_new(struct inode *inode)
+{
+	return inode_state_read_once(inode) & I_NEW;
+}
+
+__rust_helper loff_t rust_helper_i_size_read(const struct inode *inode)
+{
+	return i_size_read(inode);
+}
+
+__rust_helper void rust_helper_i_size_write(struct inode *inode, loff_t i_size)
+{
+	i_size_write(inode, i_size);
+}
+
+__rust_helper void rust_helper_i_uid_write(struct inode *inode, uid_t uid)
+{
+	i_uid_write(inode, uid);
+}
+
+__rust_helper void rust_helper_i_gid_write(struct inode *inode, gid_t gid)
+{
+	i_gid_write(inode, gid);
+}
+
+__rust_helper uid_t rust_helper_i_uid_read(const struct inode *inode)
+{
+	return i_uid_read(inode);
+}
+
+__rust_helper gid_t rust_helper_i_gid_read(const struct inode *inode)
+{
+	return i_gid_read(inode);
+}
+
+__rust_helper void rust_helper_inode_set_atime(struct inode *inode, time64_t sec,
+					       long nsec)
+{
+	inode_set_atime(inode, sec, nsec);
+}
+
+__rust_helper void rust_helper_inode_set_mtime(struct inode *inode, time64_t sec,
+					       long nsec)
+{
+	inode_set_mtime(inode, sec, nsec);
+}
+
+__rust_helper void rust_helper_inode_set_ctime(struct inode *inode, time64_t sec,
+					       long nsec)
+{
+	inode_set_ctime(inode, sec, nsec);
+}
+
+__rust_helper bool rust_helper_dir_emit(struct dir_context *ctx, const char *name,
+					int namelen, u64 ino, unsigned int type)
+{
+	return dir_emit(ctx, name, namelen, ino, type);
+}
+
+__rust_helper struct dentry *rust_helper_dget(struct dentry *dentry)
+{
+	return dget(dentry);
+}

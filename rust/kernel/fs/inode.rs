@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Inodes.
+//!
+//! Every in-memory inode of a file system of type `T` is allocated by these abstractions
+//! (`super_operations::alloc_inode`) together with a `T::INodeData`, so that the file system
+//! gets typed per-inode data: [`INode::data`].
+//!
+//! Inodes are looked up with [`super::sb::SuperBlock::iget`], which returns either a cached,
+//! initialised inode or a locked [`New`] inode that the file system initialises from its
+//! disk with [`New::init`].
+//!
+//! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
+
+use super::{dentry, fops, sb::SuperBlock, FileSystem};
+use crate::{
+    bindings,
+    prelude::*,
+    sync::aref::{ARef, AlwaysRefCounted},
+    types::Opaque,
+};
+use core::{marker::PhantomData, mem::ManuallyDrop, mem::MaybeUninit, ptr};
+
+/// The allocation behind every inode of a file system of type `T`.
+///
+/// # Invariants
+///
+/// `data` is initialised if and only if `data_init` is true; `data_init` only changes while a
+/// single owner has exclusive access to the inode (initialisation of a new inode, and
+/// `destroy_inode`).
+#[repr(C)]
+struct WithData<T: FileSystem> {
+    data: MaybeUninit<T::INodeData>,
+    data_init: bool,
+    inode: Opaque<bindings::inode>,
+}
+
+/// An inode of a file system of type `T`: C's `struct inode`.
+///
+/// # Invariants
+///
+/// The wrapped inode is valid while a reference is held (every `&INode` and `ARef<INode>`
+/// guarantees one), belongs to a file system of type `T` whose super block is
+/// [`super::sb::Ready`], is embedded in a `WithData<T>` and, once visible through an
+/// `&INode`, has its data initialised.
+#[repr(transparent)]
+pub struct INode<T: FileSystem>(Opaque<bindings::inode>, PhantomData<T>);
+
+// SAFETY: The type invariants guarantee that `INode` is always ref-counted.
+unsafe impl<T: FileSystem> AlwaysRefCounted for INode<T> {
+    fn inc_ref(&self) {
+        // SAFETY: The existence of a shared reference means that the refcount is nonzero.
+        unsafe { bindings::ihold(self.0.get()) };
+    }
+
+    unsafe fn dec_ref(obj: ptr::NonNull<Self>) {
+        // SAFETY: The safety requirements guarantee that the refcount is nonzero.
+        unsafe { bindings::iput(obj.cast().as_ptr()) }
+    }
+}
+
+// SAFETY: Inodes are reference-counted and their fields synchronised by the VFS; the
+// per-inode data is `Send + Sync` as `FileSystem::INodeData` requires.
+unsafe impl<T: FileSystem> Send for INode<T> {}
+
+// SAFETY: As for `Send`.
+unsafe impl<T: FileSystem> Sync for INode<T> {}
+
+impl<T: FileSystem> INode<T> {
+    /// Creates a reference to an inode from a pointer.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to an initialised inode of a file system of type `T` that stays valid
+    /// (referenced) for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::inode) -> &'a Self {
+        // SAFETY: `INode` is a transparent wrapper; the caller guarantees validity.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// The raw pointer to the C inode.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::inode {
+        self.0.get()
+    }
+
+    /// The inode number.
+    pub fn ino(&self) -> u64 {
+        // SAFETY: By the type invariants the inode is valid; `i_ino` does not change.
+        unsafe { (*self.as_ptr()).i_ino as u64 }
+    }
+
+    /// The size of the file, in bytes (`i_size_read()`).
+    pub fn size(&self) -> i64 {
+        // SAFETY: By the type invariants the inode is valid.
+        unsafe { bindings::i_size_read(self.as_ptr()) }
+    }
+
+    /// The super block the inode belongs to.
+    pub fn super_block(&self) -> &SuperBlock<T> {
+        // SAFETY: By the type invariants the inode is valid and its super block is ready and
+        // outlives it.
+        unsafe { SuperBlock::from_raw((*self.as_ptr()).i_sb) }
+    }
+
+    /// The file system's data for this inode.
+    pub fn data(&self) -> &T::INodeData {
+        // SAFETY: By the type invariants the inode is embedded in a `WithData<T>` whose data
+        // is initialised.
+        unsafe { (*with_data::<T>(self.as_ptr())).data.assume_init_ref() }
+    }
+}
+
+/// Returns the `WithData<T>` that holds `inode`.
+///
+/// # Safety
+///
+/// `inode` must be the `inode` field of a `WithData<T>`.
+unsafe fn with_data<T: FileSystem>(inode: *mut bindings::inode) -> *mut WithData<T> {
+    // SAFETY: Per the safety requirements, stepping back by the field offset stays within the
+    // same allocation.
+    unsafe {
+        inode
+            .cast::<u8>()
+            .sub(core::mem::offset_of!(WithData<T>, inode))
+            .cast()
+    }
+}
+
+/// The kind of file an inode is, with the permission bits of its mode.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Type {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    Reg,
+}
+
+/// Timestamp of an inode.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct Time {
+    /// Seconds since the epoch.
+    pub secs: i64,
+    /// Nanoseconds, below 1,000,000,000.
+    pub nsecs: u32,
+}
+
+/// What [`New::init`] sets in a new inode.
+pub struct Params<D> {
+    /// The kind of file.
+    pub typ: Type,
+    /// Permission bits (the low 12 bits of the mode).
+    pub mode: u16,
+    /// Size in bytes.
+    pub size: i64,
+    /// Number of hard links.
+    pub nlink: u32,
+    /// Owner, in the initial user namespace.
+    pub uid: u32,
+    /// Group, in the initial user namespace.
+    pub gid: u32,
+    /// Blocks in use, in 512-byte units (`i_blocks`).
+    pub blocks: u64,
+    /// Last access.
+    pub atime: Time,
+    /// Last modification of the contents.
+    pub mtime: Time,
+    /// Last change of the inode.
+    pub ctime: Time,
+    /// The file system's data for the inode.
+    pub value: D,
+}
+
+/// The result of [`super::sb::SuperBlock::iget`].
+pub enum Cached<T: FileSystem> {
+    /// The inode was in the cache, initialised.
+    Found(ARef<INode<T>>),
+    /// The inode is new: it must be initialised.
+    New(New<T>),
+}
+
+impl<T: FileSystem> Cached<T> {
+    /// Wraps what `iget_locked()` returned.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a valid inode of a file system of type `T` returned by `iget_locked()`,
+    /// with the reference it returned, which this function takes over.
+    pub(crate) unsafe fn from_iget(ptr: *mut bindings::inode) -> Self {
+        // SAFETY: `ptr` is valid and referenced, per the safety requirements.
+        let aref = unsafe { ARef::from_raw(ptr::NonNull::new_unchecked(ptr.cast::<INode<T>>())) };
+        // SAFETY: `ptr` is valid.
+        if unsafe { bindings::inode_is_new(ptr) } {
+            // INVARIANT: The inode is locked and new; only we may initialise it.
+            Cached::New(New {
+                inode: ManuallyDrop::new(aref),
+                iops: None,
+                fops: None,
+            })
+        } else {
+            Cached::Found(aref)
+        }
+    }
+}
+
+/// A new, locked inode (`I_NEW`) that its owner must initialise.
+///
+/// Dropping it without calling [`New::init`] marks the inode bad and releases it
+/// (`iget_failed()`), so that a failed read from disk leaves no half-made inode behind.
+///
+/// # Invariants
+///
+/// `inode` is a new inode (`I_NEW` set, data not initialised) that only this object may
+/// initialise; its reference is owned by this object.
+pub struct New<T: FileSystem> {
+    inode: ManuallyDrop<ARef<INode<T>>>,
+    iops: Option<&'static bindings::inode_operations>,
+    fops: Option<&'static bindings::file_operations>,
+}
+
+impl<T: FileSystem> New<T> {
+    /// The inode number.
+    pub fn ino(&self) -> u64 {
+        self.inode.ino()
+    }
+
+    /// Sets the inode operations.
+    pub fn set_iops(&mut self, ops: Ops<T>) -> &mut Self {
+        self.iops = Some(ops.0);
+        self
+    }
+
+    /// Sets the file operations.
+    pub fn set_fops(&mut self, ops: fops::Ops<T>) -> &mut Self {
+        self.fops = Some(ops.table());
+        self
+    }
+
+    /// Initialises the inode and unlocks it, making it visible to other users.
+    pub fn init(self, params: Params<T::INodeData>) -> Result<ARef<INode<T>>> {
+        let mut this = ManuallyDrop::new(self);
+        let ptr = this.inode.as_ptr();
+        let fmt = match params.typ {
+            Type::Dir => bindings::S_IFDIR,
+            Type::Reg => bindings::S_IFREG,
+        };
+        // SAFETY: By the type invariants the inode is new and exclusively ours, and it is
+        // embedded in a `WithData<T>` whose data is not initialised.
+        unsafe {
+            let outer = with_data::<T>(ptr);
+            (*outer).data.write(params.value);
+            // INVARIANT: The data was initialised just above.
+            (*outer).data_init = true;
+
+            (*ptr).i_mode = (fmt as u16 | (params.mode & 0o7777)) as _;
+            bindings::set_nlink(ptr, params.nlink);
+            bindings::i_uid_write(ptr, params.uid);
+            bindings::i_gid_write(ptr, params.gid);
+            bindings::i_size_write(ptr, params.size);
+            (*ptr).i_blocks = params.blocks;
+            bindings::inode_set_atime(ptr, params.atime.secs, params.atime.nsecs as _);
+            bindings::inode_set_mtime(ptr, params.mtime.secs, params.mtime.nsecs as _);
+            bindings::inode_set_ctime(ptr, params.ctime.secs, params.ctime.nsecs as _);
+            if let Some(iops) = this.iops {
+                (*ptr).i_op = iops;
+            }
+            if let Some(fops) = this.fops {
+                (*ptr).__bindgen_anon_3.i_fop = fops;
+            }
+            bindings::unlock_new_inode(ptr);
+        }
+        // SAFETY: `this` is neither used nor dropped again (it is a `ManuallyDrop`, so
+        // `New::drop` does not run): the inode reference moves to the caller.
+        Ok(unsafe { ManuallyDrop::take(&mut this.inode) })
+    }
+}
+
+impl<T: FileSystem> Drop for New<T> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants the inode is new, locked and ours, and we own its
+        // reference, which `iget_failed` drops.
+        unsafe { bindings::iget_failed(self.inode.as_ptr()) };
+    }
+}
+
+/// Inode operations: C's `struct inode_operations`.
+#[vtable]
+pub trait Operations {
+    /// The file system type these operations belong to.
+    type FileSystem: FileSystem;
+
+    /// Looks `dentry`'s name up in directory `parent`.
+    ///
+    /// Called with `parent` locked (shared). Returns the result of
+    /// [`dentry::Unhashed::splice_alias`], called with the inode found or `None` for a name
+    /// that does not exist.
+    fn lookup(
+        _parent: &INode<Self::FileSystem>,
+        _dentry: dentry::Unhashed<'_, Self::FileSystem>,
+        _flags: u32,
+    ) -> Result<Option<ARef<dentry::DEntry<Self::FileSystem>>>> {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// An inode operations table for file system type `T`.
+#[derive(Clone, Copy)]
+pub struct Ops<T: FileSystem>(&'static bindings::inode_operations, PhantomData<T>);
+
+impl<T: FileSystem> Ops<T> {
+    /// The table of `U`'s operations.
+    pub const fn new<U: Operations<FileSystem = T>>() -> Self {
+        Self(&OpsTable::<U>::TABLE, PhantomData)
+    }
+}
+
+struct OpsTable<U>(PhantomData<U>);
+
+impl<U: Operations> OpsTable<U> {
+    const TABLE: bindings::inode_operations = bindings::inode_operations {
+        lookup: if U::HAS_LOOKUP {
+            Some(lookup::<U>)
+        } else {
+            None
+        },
+        // SAFETY: All-zeroes (no operation) is valid for the remaining fields.
+        ..unsafe { MaybeUninit::zeroed().assume_init() }
+    };
+}
+
+/// # Safety
+///
+/// Called by the VFS with a valid, locked directory inode of a file system of type
+/// `U::FileSystem` and a valid, unhashed dentry whose parent is that directory.
+unsafe extern "C" fn lookup<U: Operations>(
+    parent: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    flags: c_uint,
+) -> *mut bindings::dentry {
+    // SAFETY: Per the function's safety requirements the inode is valid and initialised, and
+    // the VFS holds a reference for the duration of the call.
+    let parent = unsafe { INode::from_raw(parent) };
+    // SAFETY: Per the function's safety requirements the dentry is valid and unhashed.
+    let dentry = unsafe { dentry::Unhashed::from_raw(dentry) };
+    match U::lookup(parent, dentry, flags) {
+        Err(e) => e.to_ptr(),
+        Ok(None) => ptr::null_mut(),
+        Ok(Some(d)) => ARef::into_raw(d).as_ptr().cast(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the VFS (`alloc_inode()`) with a valid super block of file system type `T`.
+pub(crate) unsafe extern "C" fn alloc_inode<T: FileSystem>(
+    _sb: *mut bindings::super_block,
+) -> *mut bindings::inode {
+    let Ok(outer) = KBox::new(
+        WithData::<T> {
+            data: MaybeUninit::uninit(),
+            data_init: false,
+            inode: Opaque::uninit(),
+        },
+        GFP_KERNEL,
+    ) else {
+        return ptr::null_mut();
+    };
+    let outer = KBox::into_raw(outer);
+    // SAFETY: `outer` is a valid allocation; its inode is initialised once, as a slab
+    // constructor would, before `alloc_inode()` initialises the rest.
+    unsafe {
+        let inode = (*outer).inode.get();
+        bindings::inode_init_once(inode);
+        inode
+    }
+}
+
+/// # Safety
+///
+/// Called by the VFS with a valid inode of file system type `T` that nothing uses any more.
+pub(crate) unsafe extern "C" fn destroy_inode<T: FileSystem>(inode: *mut bindings::inode) {
+    // SAFETY: Every inode of this file system type was allocated by `alloc_inode` inside a
+    // `WithData<T>`, and nothing else uses it now.
+    unsafe {
+        let outer = with_data::<T>(inode);
+        if (*outer).data_init {
+            (*outer).data_init = false;
+            (*outer).data.assume_init_drop();
+        }
+    }
+}
+
+/// # Safety
+///
+/// Called by the VFS, after an RCU grace period, with an inode of file system type `T` that
+/// has been destroyed.
+pub(crate) unsafe extern "C" fn free_inode<T: FileSystem>(inode: *mut bindings::inode) {
+    // SAFETY: The inode was allocated by `alloc_inode` inside a `KBox<WithData<T>>` and is
+    // not used any more; its data was dropped by `destroy_inode`.
+    drop(unsafe { KBox::from_raw(with_data::<T>(inode)) });
+}
