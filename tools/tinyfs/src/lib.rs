@@ -14,3 +14,4 @@
 pub mod layout;
 
 pub mod mkfs;
+pub mod read;

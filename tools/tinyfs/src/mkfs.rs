@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `mkfs.tinyfs`: make an empty tinyfs file system on a device or image file.
+//! `mkfs.tinyfs`: make a tinyfs file system on a device or image file, empty
+//! or holding a copy of a host directory tree (`-d`, see [`populate`]).
 //!
 //! The binary (`src/bin/mkfs.rs`, Cargo target `mkfs-tinyfs`, installed as
 //! `mkfs.tinyfs`) only parses the command line into [`Args`]
 //! and calls [`run`]; everything else is here, so that the tests can call it.
+
+pub mod populate;
 
 use crate::layout::{
     self, bitmap_set, init_first_dir_block, set_block_csum, Geometry, Inode, SuperBlock, Timestamp,
@@ -56,7 +59,13 @@ pub struct Args {
     #[arg(short = 'U', long = "uuid")]
     pub uuid: Option<String>,
 
-    /// Print nothing but errors
+    /// Copy the directory tree DIR into the new file system's root
+    /// (regular files, directories and symbolic links; hard links are
+    /// copied as separate files, other file types are skipped with a warning)
+    #[arg(short = 'd', long = "root-dir", value_name = "DIR")]
+    pub root_dir: Option<PathBuf>,
+
+    /// Print nothing but errors and warnings
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
 
@@ -79,6 +88,7 @@ impl Args {
             inodes: None,
             label: None,
             uuid: None,
+            root_dir: None,
             quiet: false,
             dry_run: false,
             device: device.into(),
@@ -94,6 +104,8 @@ pub enum Error {
     Invalid(String),
     /// The device (or the requested size) is too small for a file system.
     TooSmall(String),
+    /// The file system is too small for the tree to copy into it (`-d`).
+    NoSpace(String),
     /// The device is mounted.
     Mounted {
         /// The device as given.
@@ -113,7 +125,7 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Invalid(msg) | Error::TooSmall(msg) => f.write_str(msg),
+            Error::Invalid(msg) | Error::TooSmall(msg) | Error::NoSpace(msg) => f.write_str(msg),
             Error::Mounted {
                 device,
                 mount_point,
@@ -455,7 +467,10 @@ impl<'a> BlockWriter<'a> {
         }
     }
 
+    /// Queues `data`, at most one block, as block `block`; a short `data` is
+    /// padded with zeros to a whole block.
     fn write(&mut self, block: u64, data: &[u8]) -> io::Result<()> {
+        debug_assert!(data.len() <= self.block_size);
         let next = self.start + (self.buf.len() / self.block_size) as u64;
         if !self.buf.is_empty() && (block != next || self.buf.len() >= Self::CHUNK) {
             self.flush()?;
@@ -464,7 +479,23 @@ impl<'a> BlockWriter<'a> {
             self.start = block;
         }
         self.buf.extend_from_slice(data);
+        let padded = self.buf.len() + self.block_size - data.len();
+        self.buf.resize(padded, 0);
         Ok(())
+    }
+
+    /// Replaces block `block`, written (or queued) before, by `data` (one
+    /// whole block): in the queue if it is still there, else on the device.
+    fn patch(&mut self, block: u64, data: &[u8]) -> io::Result<()> {
+        debug_assert_eq!(data.len(), self.block_size);
+        let queued = (self.buf.len() / self.block_size) as u64;
+        if block >= self.start && block - self.start < queued {
+            let off = (block - self.start) as usize * self.block_size;
+            self.buf[off..off + self.block_size].copy_from_slice(data);
+            Ok(())
+        } else {
+            self.file.write_all_at(data, block * self.block_size as u64)
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -479,14 +510,41 @@ fn layout_err(e: layout::Error) -> io::Error {
     io::Error::other(e.to_string())
 }
 
-/// Writes a new, empty file system described by `sb` to `file`, made at
-/// `now`: the super block, both bitmaps, the whole inode table (every record
-/// zero but the root directory's) and the root directory's block, every
-/// metadata block with its checksum. Data blocks other than the root
-/// directory's are left as they are. Does not sync.
-pub fn write_file_system(file: &File, sb: &SuperBlock, now: Timestamp) -> io::Result<()> {
+/// Sets bits `[from, to)` of the bitmap block `buf`.
+fn set_bits(buf: &mut [u8], from: u64, to: u64) -> io::Result<()> {
+    for bit in from..to {
+        let bit =
+            u32::try_from(bit).map_err(|_| layout_err(layout::Error::InvalidParameter("bit")))?;
+        bitmap_set(buf, bit).map_err(layout_err)?;
+    }
+    Ok(())
+}
+
+/// Writes the metadata of a new file system described by `sb` to `file`:
+/// both bitmaps, the whole inode table and, last, block 0 with the super
+/// block; every one with its checksum.
+///
+/// Inodes `1..=inodes.len()` are `inodes` (the first one the root
+/// directory's), every other inode is free; so `sb.free_inodes` must be
+/// `inodes_count - inodes.len()`. The data blocks in use are the first
+/// `blocks_count - data_start - free_blocks` from `data_start` on (at least
+/// the root directory's); they are not written here. Does not sync.
+pub fn write_metadata(file: &File, sb: &SuperBlock, inodes: &[Inode]) -> io::Result<()> {
     let g = sb.geometry;
     let bs = g.block_size();
+    let used_inodes = inodes.len() as u64;
+    if inodes.is_empty() || used_inodes + u64::from(sb.free_inodes) != u64::from(g.inodes_count) {
+        return Err(layout_err(layout::Error::InvalidParameter(
+            "inode list (does not match the free inode count)",
+        )));
+    }
+    if sb.free_blocks >= g.blocks_count - g.data_start {
+        return Err(layout_err(layout::Error::InvalidParameter(
+            "free block count (the root directory needs a block)",
+        )));
+    }
+    // Blocks [0, used_end) are in use.
+    let used_end = g.blocks_count - sb.free_blocks;
     let mut out = BlockWriter::new(file, bs);
     let mut block = vec![0u8; bs];
     // An all-zero metadata block with its checksum: a free part of a bitmap
@@ -494,58 +552,74 @@ pub fn write_file_system(file: &File, sb: &SuperBlock, now: Timestamp) -> io::Re
     let mut empty = vec![0u8; bs];
     set_block_csum(&mut empty);
 
-    block.fill(0);
-    sb.encode(&mut block);
-    out.write(0, &block)?;
-
-    let root_ino_bit = g.inode_bitmap_pos(ROOT_INO).map_err(layout_err)?;
+    let per_bitmap = g.bits_per_bitmap_block();
     for i in 0..g.inode_bitmap_blocks {
+        let base = u64::from(i) * per_bitmap;
         g.init_inode_bitmap(i, &mut block).map_err(layout_err)?;
-        if i == root_ino_bit.index {
-            bitmap_set(&mut block, root_ino_bit.bit).map_err(layout_err)?;
-            set_block_csum(&mut block);
-        }
+        // Bit n is inode n + 1.
+        set_bits(
+            &mut block,
+            0,
+            used_inodes.saturating_sub(base).min(per_bitmap),
+        )?;
+        set_block_csum(&mut block);
         out.write(g.inode_bitmap_start + u64::from(i), &block)?;
     }
 
-    let root_block_bit = g.block_bitmap_pos(g.data_start).map_err(layout_err)?;
-    let per_bitmap = g.bits_per_bitmap_block();
     for i in 0..g.block_bitmap_blocks {
         let base = u64::from(i) * per_bitmap;
-        let plain = base >= g.data_start
-            && base + per_bitmap <= g.blocks_count
-            && i != root_block_bit.index;
-        let data = if plain {
+        let end = base + per_bitmap;
+        let data = if base >= used_end && end <= g.blocks_count {
             &empty
         } else {
             g.init_block_bitmap(i, &mut block).map_err(layout_err)?;
-            if i == root_block_bit.index {
-                bitmap_set(&mut block, root_block_bit.bit).map_err(layout_err)?;
-                set_block_csum(&mut block);
-            }
+            let from = g.data_start.clamp(base, end) - base;
+            let to = used_end.clamp(base, end) - base;
+            set_bits(&mut block, from, to)?;
+            set_block_csum(&mut block);
             &block
         };
         out.write(g.block_bitmap_start + u64::from(i), data)?;
     }
 
-    let root_pos = g.inode_pos(ROOT_INO).map_err(layout_err)?;
+    let per_table = u64::from(g.inodes_per_block());
     for i in 0..u64::from(g.inode_table_blocks) {
         let nr = g.inode_table_start + i;
-        if nr == root_pos.block {
-            block.fill(0);
-            let raw: &mut [u8; INODE_SIZE] =
-                layout::inode_record_mut(&mut block, root_pos.offset).map_err(layout_err)?;
-            root_inode(&g, now).encode(raw);
-            set_block_csum(&mut block);
-            out.write(nr, &block)?;
-        } else {
+        let first = i * per_table;
+        if first >= used_inodes {
             out.write(nr, &empty)?;
+            continue;
         }
+        block.fill(0);
+        let last = (first + per_table).min(used_inodes);
+        for (k, inode) in inodes[first as usize..last as usize].iter().enumerate() {
+            let raw: &mut [u8; INODE_SIZE] =
+                layout::inode_record_mut(&mut block, k * INODE_SIZE).map_err(layout_err)?;
+            inode.encode(raw);
+        }
+        set_block_csum(&mut block);
+        out.write(nr, &block)?;
     }
+    out.flush()?;
 
+    // The super block last: until it is written, the device holds no valid
+    // file system if block 0 was cleared first.
+    block.fill(0);
+    sb.encode(&mut block);
+    file.write_all_at(&block, 0)
+}
+
+/// Writes a new, empty file system described by `sb` to `file`, made at
+/// `now`: the super block, both bitmaps, the whole inode table (every record
+/// zero but the root directory's) and the root directory's block, every
+/// metadata block with its checksum. Data blocks other than the root
+/// directory's are left as they are. Does not sync.
+pub fn write_file_system(file: &File, sb: &SuperBlock, now: Timestamp) -> io::Result<()> {
+    let g = sb.geometry;
+    let mut block = vec![0u8; g.block_size()];
     init_first_dir_block(&g, &mut block, ROOT_INO, ROOT_INO).map_err(layout_err)?;
-    out.write(g.data_start, &block)?;
-    out.flush()
+    file.write_all_at(&block, g.data_start << g.block_size_bits)?;
+    write_metadata(file, sb, &[root_inode(&g, now)])
 }
 
 /// A few lines describing the file system `sb` will make on `device`.
@@ -592,15 +666,30 @@ pub fn summary(device: &Path, sb: &SuperBlock) -> String {
     s
 }
 
-/// Does what `mkfs.tinyfs` does with `args`, printing to `out`; returns the
+/// Does what `mkfs.tinyfs` does with `args`, printing to `out` and warnings
+/// (files of the `-d` tree that are skipped) to standard error; returns the
 /// super block written (or that would have been, with `--dry-run`).
 pub fn run(args: &Args, out: &mut dyn Write) -> Result<SuperBlock, Error> {
+    run_to(args, out, &mut io::stderr())
+}
+
+/// [`run`], printing warnings to `warn`.
+pub fn run_to(args: &Args, out: &mut dyn Write, warn: &mut dyn Write) -> Result<SuperBlock, Error> {
     let bits = block_size_bits(args.block_size)?;
     let label = parse_label(args.label.as_deref().unwrap_or(""))?;
     let uuid = match &args.uuid {
         Some(text) => parse_uuid(text)?,
         None => random_uuid()?,
     };
+    if let Some(dir) = &args.root_dir {
+        let meta = fs::metadata(dir).map_err(io_err(format!("cannot stat {}", dir.display())))?;
+        if !meta.is_dir() {
+            return Err(Error::Invalid(format!(
+                "{} is not a directory",
+                dir.display()
+            )));
+        }
+    }
     let dev = &args.device;
     let mounts = fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     if let Some(mount_point) = mounted_on(&mounts, dev) {
@@ -629,20 +718,103 @@ pub fn run(args: &Args, out: &mut dyn Write) -> Result<SuperBlock, Error> {
         e => e,
     })?;
     let now = now();
-    let sb = new_super_block(geometry, uuid, label, now);
+    let mut sb = new_super_block(geometry, uuid, label, now);
+    let what = format!("cannot write to {}", dev.display());
+    let tree = match &args.root_dir {
+        None => None,
+        Some(dir) => {
+            if !args.dry_run {
+                // Clear the super block area first: should the copy fail,
+                // the device holds no file system rather than a stale one.
+                file.write_all_at(&vec![0u8; geometry.block_size()], 0)
+                    .map_err(io_err(what.clone()))?;
+            }
+            let tree = populate::copy_tree(&geometry, dir, dev, &file, !args.dry_run, warn)
+                .map_err(|e| unusable(e, dev, args.dry_run))?;
+            let have_blocks = geometry.blocks_count - geometry.data_start;
+            let have_inodes = u64::from(geometry.inodes_count);
+            if !tree.fits(&geometry) {
+                let mut short = Vec::new();
+                if tree.blocks_needed > have_blocks {
+                    short.push(format!(
+                        "need {} blocks of {} bytes, have {have_blocks}",
+                        tree.blocks_needed,
+                        geometry.block_size()
+                    ));
+                }
+                if tree.inodes_needed > have_inodes {
+                    short.push(format!(
+                        "need {} inodes, have {have_inodes} (see --inodes)",
+                        tree.inodes_needed
+                    ));
+                }
+                return Err(unusable(
+                    Error::NoSpace(format!(
+                        "not enough space on {} for {}: {}",
+                        dev.display(),
+                        dir.display(),
+                        short.join(", ")
+                    )),
+                    dev,
+                    args.dry_run,
+                ));
+            }
+            sb.free_blocks = have_blocks - tree.blocks_needed;
+            sb.free_inodes = geometry.inodes_count - tree.inodes.len() as u32;
+            Some(tree)
+        }
+    };
     let report = |out: &mut dyn Write, text: &str| {
         out.write_all(text.as_bytes())
             .map_err(io_err("cannot write the summary"))
     };
+    let copied = |out: &mut dyn Write| match (&args.root_dir, &tree) {
+        (Some(dir), Some(tree)) => report(
+            out,
+            &format!(
+                "  copied:        {} ({} inodes, {} blocks; {} skipped)\n",
+                dir.display(),
+                tree.inodes_needed,
+                tree.blocks_needed,
+                tree.skipped.len()
+            ),
+        ),
+        _ => Ok(()),
+    };
     if args.dry_run {
         report(out, &summary(dev, &sb))?;
+        copied(out)?;
         return report(out, "dry run: nothing written\n").map(|()| sb);
     }
-    let what = format!("cannot write to {}", dev.display());
-    write_file_system(&file, &sb, now).map_err(io_err(what.clone()))?;
+    match &tree {
+        Some(tree) => write_metadata(&file, &sb, &tree.inodes),
+        None => write_file_system(&file, &sb, now),
+    }
+    .map_err(io_err(what.clone()))?;
     file.sync_all().map_err(io_err(what))?;
     if !args.quiet {
         report(out, &summary(dev, &sb))?;
+        copied(out)?;
     }
     Ok(sb)
+}
+
+/// `e`, which stopped the copy of a tree onto `dev`, noting that `dev` no
+/// longer holds a file system (unless this is a dry run).
+fn unusable(e: Error, dev: &Path, dry_run: bool) -> Error {
+    if dry_run {
+        return e;
+    }
+    let note = format!("{} holds no valid file system now", dev.display());
+    match e {
+        Error::Invalid(msg) => Error::Invalid(format!("{msg}; {note}")),
+        Error::TooSmall(msg) => Error::TooSmall(format!("{msg}; {note}")),
+        Error::NoSpace(msg) => Error::NoSpace(format!("{msg}; {note}")),
+        // Displayed as "what: err".
+        Error::Io { what, err } => Error::Io {
+            what: format!("{what} ({note})"),
+            err,
+        },
+        e @ Error::Mounted { .. } => e,
+    }
 }

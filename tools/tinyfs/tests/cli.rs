@@ -4,9 +4,10 @@
 
 mod common;
 
-use common::{check_fresh_image, TempFile};
+use common::{check_fresh_image, TempDir, TempFile};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use tinyfs::read::Image;
 
 /// The binary: Cargo target `mkfs-tinyfs`, installed as `mkfs.tinyfs`.
 const MKFS: &str = env!("CARGO_BIN_EXE_mkfs-tinyfs");
@@ -156,6 +157,7 @@ fn prints_help_and_version() {
         "--uuid",
         "--quiet",
         "--dry-run",
+        "--root-dir <DIR>",
         "<DEVICE>",
         "[BLOCKS]",
     ] {
@@ -181,4 +183,70 @@ fn works_under_its_installed_name() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     check_fresh_image(&img.path);
+}
+
+#[test]
+fn copies_a_directory_tree() {
+    let tree = TempDir::new("cli-tree");
+    std::fs::create_dir(tree.path.join("sub")).unwrap();
+    std::fs::write(tree.path.join("sub/hello"), b"hello, tinyfs\n").unwrap();
+    std::os::unix::fs::symlink("sub/hello", tree.path.join("link")).unwrap();
+    let sock = tree.path.join("sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let img = TempFile::new("cli-tree", 4 << 20);
+    let out = mkfs(&[
+        "-b",
+        "2048",
+        "-d",
+        tree.path.to_str().unwrap(),
+        img.path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "mkfs.tinyfs: warning: skipping {}: a socket (tinyfs has only regular files, \
+             directories and symbolic links)\n",
+            sock.display()
+        )
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "copied:        {} (4 inodes, 4 blocks; 1 skipped)",
+            tree.path.display()
+        )),
+        "{stdout}"
+    );
+    let image = Image::open(&img.path).unwrap();
+    let report = image.check().unwrap();
+    assert_eq!((report.dirs, report.files, report.symlinks), (2, 1, 1));
+    let hello = image.lookup(b"sub/hello").unwrap();
+    assert_eq!(image.read_file(hello).unwrap(), b"hello, tinyfs\n");
+    let link = image.lookup(b"link").unwrap();
+    assert_eq!(image.read_link(link).unwrap(), b"sub/hello");
+    assert!(stdout.contains(&format!(
+        "free:          {} blocks",
+        image.super_block().free_blocks
+    )));
+
+    // A tree that does not fit: a one-line error (after the warning),
+    // status 1.
+    std::fs::write(tree.path.join("big"), vec![1u8; 8 << 20]).unwrap();
+    let err = fails(
+        &[
+            "-d",
+            tree.path.to_str().unwrap(),
+            img.path.to_str().unwrap(),
+        ],
+        1,
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].contains("warning: skipping"), "{err}");
+    assert!(
+        lines[1].starts_with("mkfs.tinyfs: not enough space on "),
+        "{err}"
+    );
+    assert!(err.contains("holds no valid file system now"), "{err}");
 }

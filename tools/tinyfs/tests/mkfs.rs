@@ -294,6 +294,8 @@ fn the_command_line_parses_like_mke2fs() {
         "lbl",
         "-U",
         "00112233-4455-6677-8899-aabbccddeeff",
+        "-d",
+        "tree",
         "-q",
         "-n",
         "/dev/null",
@@ -307,6 +309,7 @@ fn the_command_line_parses_like_mke2fs() {
             inodes: Some(100),
             label: Some("lbl".into()),
             uuid: Some("00112233-4455-6677-8899-aabbccddeeff".into()),
+            root_dir: Some(PathBuf::from("tree")),
             quiet: true,
             dry_run: true,
             device: PathBuf::from("/dev/null"),
@@ -319,6 +322,7 @@ fn the_command_line_parses_like_mke2fs() {
         "--inodes=7",
         "--label=x",
         "--uuid=u",
+        "--root-dir=some/dir",
         "--quiet",
         "--dry-run",
         "img",
@@ -328,6 +332,7 @@ fn the_command_line_parses_like_mke2fs() {
         (long.block_size, long.inodes, long.blocks),
         (1024, Some(7), None)
     );
+    assert_eq!(long.root_dir, Some(PathBuf::from("some/dir")));
     assert_eq!(
         Args::try_parse_from(["mkfs.tinyfs", "img"]).unwrap(),
         Args::new("img")

@@ -46,6 +46,30 @@ impl Drop for TempFile {
     }
 }
 
+/// A directory under the temporary directory, removed with its contents
+/// when dropped.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("tinyfs-test-{}-{tag}-{n}.d", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir(&path).unwrap();
+        TempDir { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
 /// Decodes and checks every metadata block of the fresh image at `path`;
 /// returns its super block and root inode.
 pub fn check_fresh_image(path: &Path) -> (SuperBlock, Inode) {
@@ -138,5 +162,11 @@ pub fn check_fresh_image(path: &Path) -> (SuperBlock, Inode) {
             (ROOT_INO, FT_DIR, b"..".to_vec(), 12, bs - CSUM_SIZE - 12),
         ]
     );
+
+    // The reader agrees.
+    let img = tinyfs::read::Image::open(path).unwrap();
+    let report = img.check().unwrap();
+    assert_eq!((report.inodes_used, report.blocks_used), (1, 1));
+    assert_eq!((report.dirs, report.files, report.symlinks), (1, 0, 0));
     (sb, root)
 }
