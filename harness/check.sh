@@ -52,12 +52,14 @@ truncate -s 64M "$RESULTS/scratch.img"
 	fail "guest run (see above)"
 
 say "results"
-py "$TINYFS_ROOT/harness/ktap.py" "$SRC" \
-	"kunit=$G/boot-dmesg.log" \
-	"kselftest-module=$G/kselftest/tinyfs_module_test" \
-	"kselftest-mount=$G/kselftest/tinyfs_mount_test" \
-	"kselftest-module-oot=$G/kselftest/oot-tinyfs_module_test" \
-	"kselftest-mount-oot=$G/kselftest/oot-tinyfs_mount_test" | tee "$RESULTS/ktap.log"
+# Every installed kselftest must have left a log, with the in-tree and the
+# out-of-tree module: a missing one counts as failed.
+logs=("kunit=$G/boot-dmesg.log")
+for t in $(sed -n 's|^filesystems/tinyfs:||p' "$KSFT/kselftest-list.txt"); do
+	logs+=("$t=$G/kselftest/$t" "$t-oot=$G/kselftest/oot-$t")
+done
+[ ${#logs[@]} -gt 1 ] || fail "no kselftest is installed ($KSFT/kselftest-list.txt)"
+py "$TINYFS_ROOT/harness/ktap.py" "$SRC" "${logs[@]}" | tee "$RESULTS/ktap.log"
 read -r p f s < <(tail -n 1 "$RESULTS/ktap.log" |
 	py -c 'import json, sys; d = json.load(sys.stdin); print(d["passed"], d["failed"], d["skipped"])')
 passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))

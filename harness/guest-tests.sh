@@ -17,7 +17,7 @@ echo "# kselftests, in-tree tinyfs.ko"
 (cd "$ksft" && ./run_kselftest.sh --per-test-log "$out/kselftest") || rc=1
 
 echo "# kselftests, tinyfs.ko built out of tree"
-for t in tinyfs_module_test tinyfs_mount_test; do
+for t in $(sed -n 's|^filesystems/tinyfs:||p' "$ksft/kselftest-list.txt"); do
 	TINYFS_MODULE=$oot_ko "$ksft/filesystems/tinyfs/$t" >"$out/kselftest/oot-$t" 2>&1 || rc=1
 	cat "$out/kselftest/oot-$t"
 done

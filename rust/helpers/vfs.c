@@ -2,14 +2,15 @@
 
 /*
  * Helpers for the VFS abstractions in rust/kernel/fs/: the static inline
- * functions of <linux/fs.h>, <linux/buffer_head.h> and <linux/blkdev.h> that
- * Rust cannot call directly.
+ * functions of <linux/fs.h>, <linux/buffer_head.h>, <linux/pagemap.h> and
+ * <linux/blkdev.h> that Rust cannot call directly.
  */
 
 #include <linux/blkdev.h>
 #include <linux/buffer_head.h>
 #include <linux/dcache.h>
 #include <linux/fs.h>
+#include <linux/pagemap.h>
 
 __rust_helper struct buffer_head *rust_helper_sb_bread(struct super_block *sb,
 						       sector_t block)
@@ -99,4 +100,25 @@ __rust_helper bool rust_helper_dir_emit(struct dir_context *ctx, const char *nam
 __rust_helper struct dentry *rust_helper_dget(struct dentry *dentry)
 {
 	return dget(dentry);
+}
+
+__rust_helper void rust_helper_map_bh(struct buffer_head *bh, struct super_block *sb,
+				      sector_t block)
+{
+	map_bh(bh, sb, block);
+}
+
+__rust_helper void rust_helper_set_buffer_new(struct buffer_head *bh)
+{
+	set_buffer_new(bh);
+}
+
+__rust_helper loff_t rust_helper_folio_pos(const struct folio *folio)
+{
+	return folio_pos(folio);
+}
+
+__rust_helper size_t rust_helper_folio_size(const struct folio *folio)
+{
+	return folio_size(folio);
 }

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Buffer heads: blocks of a block device cached in the buffer cache.
+//! Buffer heads: blocks of a block device cached in the buffer cache, and the block mapping
+//! function ([`GetBlock`]) through which the buffer cache and `mpage` read a file's data.
 //!
 //! C header: [`include/linux/buffer_head.h`](srctree/include/linux/buffer_head.h)
 
+use super::{address_space, folio, inode::INode, FileSystem};
 use crate::{
     bindings,
+    error::{from_result, to_result},
+    prelude::*,
     sync::aref::{ARef, AlwaysRefCounted},
     types::Opaque,
 };
@@ -66,4 +70,72 @@ impl Head {
         // SAFETY: By the type invariants the buffer head is valid.
         unsafe { (*self.0.get()).b_blocknr }
     }
+}
+
+/// Where a block of a file lies on the device, as [`GetBlock::get_block`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// The device block, in units of the file system's block size.
+    pub block: u64,
+    /// Whether the block was just allocated (its contents on the device are garbage).
+    pub new: bool,
+}
+
+/// A file system's block mapping function: C's `get_block_t`, the callback through which the
+/// buffer cache, `mpage` and the direct I/O code find (and allocate) a file's blocks.
+pub trait GetBlock {
+    /// The file system type the function belongs to.
+    type FileSystem: FileSystem;
+
+    /// Maps block `block` (in units of the file system's block size) of `inode`'s data.
+    ///
+    /// Returns `None` for a hole when `create` is false. With `create`, a hole is allocated
+    /// and returned with [`Mapping::new`] set.
+    fn get_block(
+        inode: &INode<Self::FileSystem>,
+        block: u64,
+        create: bool,
+    ) -> Result<Option<Mapping>>;
+}
+
+/// # Safety
+///
+/// Called by the buffer cache, `mpage` or direct I/O code with a valid inode of file system
+/// type `G::FileSystem`, referenced for the call, and a valid, unmapped buffer head to fill.
+unsafe extern "C" fn get_block_callback<G: GetBlock>(
+    inode: *mut bindings::inode,
+    iblock: bindings::sector_t,
+    bh: *mut bindings::buffer_head,
+    create: c_int,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: Per the function's safety requirements the inode is valid and initialised.
+        let inode = unsafe { INode::<G::FileSystem>::from_raw(inode) };
+        if let Some(m) = G::get_block(inode, iblock, create != 0)? {
+            // SAFETY: `bh` is valid per the function's safety requirements, and so is the
+            // inode's super block.
+            unsafe {
+                bindings::map_bh(bh, (*inode.as_ptr()).i_sb, m.block);
+                if m.new {
+                    bindings::set_buffer_new(bh);
+                }
+            }
+        }
+        Ok(0)
+    })
+}
+
+/// Reads a folio of a file through `G` (`mpage_read_folio()`); the folio is unlocked when
+/// the read completes.
+pub fn mpage_read_folio<G: GetBlock>(folio: folio::Locked<'_>) -> Result {
+    // SAFETY: The folio is valid and locked; `mpage_read_folio` takes its lock over.
+    to_result(unsafe {
+        bindings::mpage_read_folio(folio.into_raw(), Some(get_block_callback::<G>))
+    })
+}
+
+/// Starts reading the folios of a readahead request through `G` (`mpage_readahead()`).
+pub fn mpage_readahead<G: GetBlock>(rac: &mut address_space::ReadaheadControl) {
+    // SAFETY: By the type invariants of `ReadaheadControl` the request is valid and ours.
+    unsafe { bindings::mpage_readahead(rac.as_ptr(), Some(get_block_callback::<G>)) };
 }

@@ -85,6 +85,15 @@ impl<T: FileSystem> Ops<T> {
         Self(&Table::<U>::TABLE, PhantomData)
     }
 
+    /// The VFS's generic operations for regular files read through the page cache
+    /// (`generic_ro_fops`: `read_iter`, `mmap`, `splice_read`, `llseek`). Writing needs
+    /// operations of the file system's own.
+    pub fn generic_read_only() -> Self {
+        // SAFETY: `generic_ro_fops` is a valid, constant operations table, exported by the
+        // VFS for this use.
+        Self(unsafe { &bindings::generic_ro_fops }, PhantomData)
+    }
+
     pub(crate) fn table(self) -> &'static bindings::file_operations {
         self.0
     }

@@ -12,7 +12,7 @@
 //!
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
-use super::{dentry, fops, sb::SuperBlock, FileSystem};
+use super::{address_space, dentry, fops, sb::SuperBlock, FileSystem};
 use crate::{
     bindings,
     prelude::*,
@@ -133,6 +133,9 @@ pub enum Type {
     Dir,
     /// A regular file.
     Reg,
+    /// A symbolic link, whose target is the file's data, read through the page cache with
+    /// the address space operations (`page_get_link()`).
+    Lnk,
 }
 
 /// Timestamp of an inode.
@@ -144,8 +147,9 @@ pub struct Time {
     pub nsecs: u32,
 }
 
-/// What [`New::init`] sets in a new inode.
-pub struct Params<D> {
+/// What [`New::init`] sets in a new inode; `I` initialises the file system's data for the
+/// inode in place (a plain value will do, or a pin-initialiser for data holding locks).
+pub struct Params<I> {
     /// The kind of file.
     pub typ: Type,
     /// Permission bits (the low 12 bits of the mode).
@@ -167,7 +171,7 @@ pub struct Params<D> {
     /// Last change of the inode.
     pub ctime: Time,
     /// The file system's data for the inode.
-    pub value: D,
+    pub value: I,
 }
 
 /// The result of [`super::sb::SuperBlock::iget`].
@@ -195,6 +199,7 @@ impl<T: FileSystem> Cached<T> {
                 inode: ManuallyDrop::new(aref),
                 iops: None,
                 fops: None,
+                aops: None,
             })
         } else {
             Cached::Found(aref)
@@ -215,6 +220,7 @@ pub struct New<T: FileSystem> {
     inode: ManuallyDrop<ARef<INode<T>>>,
     iops: Option<&'static bindings::inode_operations>,
     fops: Option<&'static bindings::file_operations>,
+    aops: Option<&'static bindings::address_space_operations>,
 }
 
 impl<T: FileSystem> New<T> {
@@ -235,22 +241,37 @@ impl<T: FileSystem> New<T> {
         self
     }
 
+    /// Sets the address space operations, which move the file's data between the page cache
+    /// and the device.
+    pub fn set_aops(&mut self, ops: address_space::Ops<T>) -> &mut Self {
+        self.aops = Some(ops.table());
+        self
+    }
+
     /// Initialises the inode and unlocks it, making it visible to other users.
-    pub fn init(self, params: Params<T::INodeData>) -> Result<ARef<INode<T>>> {
+    ///
+    /// If the data cannot be initialised, the inode is marked bad and released, and the error
+    /// is returned.
+    pub fn init(self, params: Params<impl PinInit<T::INodeData, Error>>) -> Result<ARef<INode<T>>> {
+        let ptr = self.inode.as_ptr();
+        // SAFETY: By the type invariants the inode is new and exclusively ours, and it is
+        // embedded in a `WithData<T>` (a `KBox` allocation that never moves) whose data is
+        // not initialised. On failure `self` is dropped, which releases the inode without
+        // touching the data.
+        unsafe {
+            let outer = with_data::<T>(ptr);
+            params.value.__init((*outer).data.as_mut_ptr())?;
+            // INVARIANT: The data was initialised just above.
+            (*outer).data_init = true;
+        }
         let mut this = ManuallyDrop::new(self);
-        let ptr = this.inode.as_ptr();
         let fmt = match params.typ {
             Type::Dir => bindings::S_IFDIR,
             Type::Reg => bindings::S_IFREG,
+            Type::Lnk => bindings::S_IFLNK,
         };
-        // SAFETY: By the type invariants the inode is new and exclusively ours, and it is
-        // embedded in a `WithData<T>` whose data is not initialised.
+        // SAFETY: By the type invariants the inode is new and exclusively ours.
         unsafe {
-            let outer = with_data::<T>(ptr);
-            (*outer).data.write(params.value);
-            // INVARIANT: The data was initialised just above.
-            (*outer).data_init = true;
-
             (*ptr).i_mode = (fmt as u16 | (params.mode & 0o7777)) as _;
             bindings::set_nlink(ptr, params.nlink);
             bindings::i_uid_write(ptr, params.uid);
@@ -260,8 +281,16 @@ impl<T: FileSystem> New<T> {
             bindings::inode_set_atime(ptr, params.atime.secs, params.atime.nsecs as _);
             bindings::inode_set_mtime(ptr, params.mtime.secs, params.mtime.nsecs as _);
             bindings::inode_set_ctime(ptr, params.ctime.secs, params.ctime.nsecs as _);
+            if params.typ == Type::Lnk {
+                // The target is read with `page_get_link()`, which needs lowmem pages.
+                (*ptr).i_op = &bindings::page_symlink_inode_operations;
+                bindings::inode_nohighmem(ptr);
+            }
             if let Some(iops) = this.iops {
                 (*ptr).i_op = iops;
+            }
+            if let Some(aops) = this.aops {
+                (*(*ptr).i_mapping).a_ops = aops;
             }
             if let Some(fops) = this.fops {
                 (*ptr).__bindgen_anon_3.i_fop = fops;

@@ -28,8 +28,8 @@ use core::marker::PhantomData;
 
 /// A block-device-backed file system type.
 pub trait FileSystem: Sized + Send + Sync + 'static {
-    /// Data of each mounted file system, made by [`FileSystem::fill_super`] and dropped
-    /// after the super block has been shut down (all inodes evicted).
+    /// Data of each mounted file system, made by [`FileSystem::fill_super`], pinned, and
+    /// dropped after the super block has been shut down (all inodes evicted).
     type Data: Send + Sync;
 
     /// Data kept in each in-memory inode of this file system.
@@ -41,11 +41,15 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
     /// The name of the file system type, as in `/proc/filesystems` and `mount -t`.
     const NAME: &'static CStr;
 
-    /// Reads and checks the super block of a new mount and sets the super block up.
+    /// Reads and checks the super block of a new mount and sets the super block up; returns
+    /// an initialiser of the file system's data (a plain value will do, or a pin-initialiser
+    /// for data holding locks).
     ///
     /// Called with the new super block locked; the block device is open. An error fails the
     /// mount with that error.
-    fn fill_super(sb: &mut sb::SuperBlock<Self, sb::New>) -> Result<Self::Data>;
+    fn fill_super(
+        sb: &mut sb::SuperBlock<Self, sb::New>,
+    ) -> Result<impl PinInit<Self::Data, Error>>;
 
     /// Returns the root directory of a new mount, once its data is in place.
     fn init_root(sb: &sb::SuperBlock<Self>) -> Result<dentry::Root<Self>>;
@@ -153,9 +157,12 @@ unsafe extern "C" fn fill_super<T: FileSystem>(
         }
         // SAFETY: As above; `SuperBlock` is a transparent wrapper of the C struct.
         let new_sb = unsafe { sb::SuperBlock::<T, sb::New>::from_raw_mut(sb_ptr) };
-        let data = KBox::new(T::fill_super(new_sb)?, GFP_KERNEL)?;
-        // SAFETY: As above. `kill_sb` drops the data, also when the rest of the mount fails.
-        unsafe { (*sb_ptr).s_fs_info = KBox::into_raw(data).cast() };
+        let data = KBox::pin_init(T::fill_super(new_sb)?, GFP_KERNEL)?;
+        // SAFETY: The data stays pinned: it is only dropped in place, by `kill_sb`, also when the
+        // rest of the mount fails.
+        let data = KBox::into_raw(unsafe { Pin::into_inner_unchecked(data) });
+        // SAFETY: As above.
+        unsafe { (*sb_ptr).s_fs_info = data.cast() };
         // SAFETY: The super block is valid and its data is in place.
         let ready = unsafe { sb::SuperBlock::<T>::from_raw(sb_ptr) };
         let root = T::init_root(ready)?;

@@ -3,17 +3,21 @@
 //! tinyfs: a small block-backed read-write filesystem.
 //!
 //! This part of the series mounts a tinyfs image read-only: it validates the super block
-//! against the device, reads inodes and directories, and answers `statfs()`. Writing,
-//! regular file data and the O_DIRECT path come in later parts. See
+//! against the device, reads inodes, directories, file data (through the page cache) and
+//! symbolic links, and answers `statfs()`. Writing and the O_DIRECT path come in later
+//! parts. See
 //! `Documentation/filesystems/tinyfs.rst`.
 //!
 //! The on-disk format is defined in `layout.rs`, shared with the userspace tools. The module
 //! has no `unsafe` code: everything it needs from the kernel comes from `kernel::fs`.
 
 use kernel::{
+    crc32c::crc32c,
     fs::{
-        self,
+        self, address_space,
+        buffer::{self, GetBlock},
         dentry::{self, DEntry},
+        folio,
         fops::{self, DirEmitter, DirEntryType},
         inode::{self, INode},
         sb::{self, SuperBlock},
@@ -61,6 +65,7 @@ impl PinnedDrop for TinyFsModule {
 struct TinyFs;
 
 /// What tinyfs keeps of a mounted file system.
+#[pin_data]
 struct SbInfo {
     /// The super block as read at mount time.
     disk: layout::SuperBlock,
@@ -73,6 +78,7 @@ impl SbInfo {
 }
 
 /// What tinyfs keeps in each in-memory inode.
+#[pin_data]
 struct InodeInfo {
     /// The inode as read from the inode table.
     disk: layout::Inode,
@@ -94,14 +100,16 @@ fn refuse(sb: &SuperBlock<TinyFs, impl sb::State>, e: layout::Error) -> Error {
     }
 }
 
-/// Reads metadata block `nr` and checks its checksum.
+/// Reads metadata block `nr` and checks its checksum (with the kernel's `crc32c()`, which
+/// agrees with the software one in `layout.rs`: both are tested against the standard check
+/// value).
 fn read_meta(
     sb: &SuperBlock<TinyFs>,
     nr: u64,
     what: &'static str,
 ) -> Result<ARef<fs::buffer::Head>> {
     let bh = sb.bread(nr)?;
-    if !layout::block_csum_ok_with(layout::crc32c, bh.data()) {
+    if !layout::block_csum_ok_with(crc32c, bh.data()) {
         return Err(refuse(sb, layout::Error::BadChecksum(what)));
     }
     Ok(bh)
@@ -113,13 +121,13 @@ impl fs::FileSystem for TinyFs {
     type SuperOperations = Self;
     const NAME: &'static CStr = c"tinyfs";
 
-    fn fill_super(sb: &mut SuperBlock<Self, sb::New>) -> Result<SbInfo> {
+    fn fill_super(sb: &mut SuperBlock<Self, sb::New>) -> Result<impl PinInit<SbInfo, Error>> {
         // The super block area is the first 1 KiB, whatever the file system's block size.
         let dev_bs = sb.set_min_block_size(layout::SUPER_SIZE as u32)?;
         let disk = {
             let bh = sb.bread(0)?;
             let raw = bh.data().get(..layout::SUPER_SIZE).ok_or(EINVAL)?;
-            layout::SuperBlock::decode_with(layout::crc32c, raw).map_err(|e| refuse(sb, e))?
+            layout::SuperBlock::decode_with(crc32c, raw).map_err(|e| refuse(sb, e))?
         };
         let g = disk.geometry;
         let bs = g.block_size() as u32;
@@ -147,7 +155,7 @@ impl fs::FileSystem for TinyFs {
         sb.set_max_bytes(i64::try_from(layout::max_file_size(&g)).unwrap_or(i64::MAX));
         // Writing is not implemented yet (Documentation/filesystems/tinyfs.rst, "Status").
         sb.set_read_only();
-        Ok(SbInfo { disk })
+        Ok(try_pin_init!(SbInfo { disk }))
     }
 
     fn init_root(sb: &SuperBlock<Self>) -> Result<dentry::Root<Self>> {
@@ -164,7 +172,7 @@ impl fs::FileSystem for TinyFs {
 
 const DIR_IOPS: inode::Ops<TinyFs> = inode::Ops::new::<Dir>();
 const DIR_FOPS: fops::Ops<TinyFs> = fops::Ops::new::<Dir>();
-const FILE_FOPS: fops::Ops<TinyFs> = fops::Ops::new::<File>();
+const AOPS: address_space::Ops<TinyFs> = address_space::Ops::new::<TinyFs>();
 
 fn to_time(t: layout::Timestamp) -> inode::Time {
     inode::Time {
@@ -196,12 +204,13 @@ fn iget(sb: &SuperBlock<TinyFs>, ino: u32) -> Result<ARef<INode<TinyFs>>> {
             inode::Type::Dir
         }
         layout::S_IFREG => {
-            new.set_fops(FILE_FOPS);
+            new.set_aops(AOPS).set_fops(fops::Ops::generic_read_only());
             inode::Type::Reg
         }
+        // `Inode::decode` accepts no other type.
         _ => {
-            pr_err!("inode {}: symbolic links are not supported yet\n", ino);
-            return Err(EOPNOTSUPP);
+            new.set_aops(AOPS);
+            inode::Type::Lnk
         }
     };
     new.init(inode::Params {
@@ -215,7 +224,7 @@ fn iget(sb: &SuperBlock<TinyFs>, ino: u32) -> Result<ARef<INode<TinyFs>>> {
         atime: to_time(disk.atime),
         mtime: to_time(disk.mtime),
         ctime: to_time(disk.ctime),
-        value: InodeInfo { disk },
+        value: try_pin_init!(InodeInfo { disk }),
     })
 }
 
@@ -316,13 +325,40 @@ impl fops::Operations for Dir {
     }
 }
 
-/// Regular file operations: none yet (reading file data comes with the address space
-/// operations).
-struct File;
-
-#[vtable]
-impl fops::Operations for File {
+impl GetBlock for TinyFs {
     type FileSystem = TinyFs;
+
+    fn get_block(
+        inode: &INode<TinyFs>,
+        block: u64,
+        create: bool,
+    ) -> Result<Option<buffer::Mapping>> {
+        if create {
+            // Every mount is read-only for now.
+            return Err(EROFS);
+        }
+        Ok(match map_block(inode, block)? {
+            0 => None,
+            ptr => Some(buffer::Mapping {
+                block: ptr.into(),
+                new: false,
+            }),
+        })
+    }
+}
+
+/// File data moves between the page cache and the device with `mpage`, through the block map.
+#[vtable]
+impl address_space::Operations for TinyFs {
+    type FileSystem = TinyFs;
+
+    fn read_folio(_file: Option<&fs::LocalFile>, folio: folio::Locked<'_>) -> Result {
+        buffer::mpage_read_folio::<TinyFs>(folio)
+    }
+
+    fn readahead(rac: &mut address_space::ReadaheadControl) {
+        buffer::mpage_readahead::<TinyFs>(rac)
+    }
 }
 
 #[vtable]
