@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # The main job: boot the built kernel in a guest with a scratch disk, format it
-# with mkfs.tinyfs, load tinyfs, mount the disk and look at it, then unmount
-# and unload. (Writing is not implemented yet: the mount is read-only.)
+# with mkfs.tinyfs, load tinyfs, mount the disk, write files and read them back,
+# remount and check them again, then unmount and unload.
 . "$(dirname "$0")/lib.sh"
 
 KO=$KBUILD/samples/rust/tinyfs/tinyfs.ko
@@ -21,8 +21,18 @@ truncate -s 64M "$DISK"
 	run mount -t tinyfs /dev/vda /run/tinyfs
 	run grep tinyfs /proc/mounts
 	run ls -lia /run/tinyfs
+	run sh -c 'echo hello, tinyfs > /run/tinyfs/hello'
+	run dd if=/dev/urandom of=/tmp/random bs=64k count=64 status=none
+	run cp /tmp/random /run/tinyfs/random
+	run sync
+	run ls -li /run/tinyfs
 	run stat -f /run/tinyfs
-	run touch /run/tinyfs/file || true
+	run umount /run/tinyfs
+	run mount -t tinyfs /dev/vda /run/tinyfs
+	run cat /run/tinyfs/hello
+	run cmp /tmp/random /run/tinyfs/random
+	run rm /run/tinyfs/random
+	run stat -f -c 'free blocks after rm: %f of %b' /run/tinyfs
 	run umount /run/tinyfs
 	run rmmod tinyfs
 	run dmesg | grep tinyfs

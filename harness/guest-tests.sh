@@ -10,7 +10,7 @@ ksft=$1 oot_ko=$2 mkfs=$3 dev=$4 out=$5
 # The KUnit suites, the kernel crate's Rust doctests among them, ran at boot.
 dmesg >"$out/boot-dmesg.log"
 
-export TINYFS_MKFS="$mkfs" TINYFS_DEV="$dev"
+export TINYFS_MKFS="$mkfs" TINYFS_FSCK="$(dirname "$mkfs")/fsck.tinyfs" TINYFS_DEV="$dev"
 mkdir -p "$out/kselftest"
 rc=0
 echo "# kselftests, in-tree tinyfs.ko"

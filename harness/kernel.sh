@@ -207,6 +207,7 @@ tools() {
 		{ tail -n 30 "$LOGS/tools.log" >&2; die "building tools/tinyfs failed (log: $LOGS/tools.log)"; }
 	check_warnings "$LOGS/tools.log" "the userspace tools build"
 	install -D -m 755 "$TINYFS_CACHE/cargo/release/mkfs-tinyfs" "$TOOLS_BIN/mkfs.tinyfs"
+	install -D -m 755 "$TINYFS_CACHE/cargo/release/fsck-tinyfs" "$TOOLS_BIN/fsck.tinyfs"
 }
 
 # --- export -------------------------------------------------------------------------

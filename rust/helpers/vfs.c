@@ -10,6 +10,7 @@
 #include <linux/buffer_head.h>
 #include <linux/dcache.h>
 #include <linux/fs.h>
+#include <linux/highmem.h>
 #include <linux/pagemap.h>
 
 __rust_helper struct buffer_head *rust_helper_sb_bread(struct super_block *sb,
@@ -121,4 +122,61 @@ __rust_helper loff_t rust_helper_folio_pos(const struct folio *folio)
 __rust_helper size_t rust_helper_folio_size(const struct folio *folio)
 {
 	return folio_size(folio);
+}
+
+__rust_helper struct timespec64 rust_helper_inode_get_atime(const struct inode *inode)
+{
+	return inode_get_atime(inode);
+}
+
+__rust_helper struct timespec64 rust_helper_inode_get_mtime(const struct inode *inode)
+{
+	return inode_get_mtime(inode);
+}
+
+__rust_helper struct timespec64 rust_helper_inode_get_ctime(const struct inode *inode)
+{
+	return inode_get_ctime(inode);
+}
+
+__rust_helper struct timespec64 rust_helper_inode_set_mtime_to_ts(struct inode *inode,
+								  struct timespec64 ts)
+{
+	return inode_set_mtime_to_ts(inode, ts);
+}
+
+__rust_helper void rust_helper_mark_inode_dirty(struct inode *inode)
+{
+	mark_inode_dirty(inode);
+}
+
+__rust_helper struct buffer_head *rust_helper_sb_getblk(struct super_block *sb,
+							sector_t block)
+{
+	return sb_getblk(sb, block);
+}
+
+__rust_helper void rust_helper_lock_buffer(struct buffer_head *bh)
+{
+	lock_buffer(bh);
+}
+
+__rust_helper void rust_helper_set_buffer_uptodate(struct buffer_head *bh)
+{
+	set_buffer_uptodate(bh);
+}
+
+__rust_helper struct buffer_head *rust_helper_folio_buffers(struct folio *folio)
+{
+	return folio_buffers(folio);
+}
+
+__rust_helper void rust_helper_folio_put(struct folio *folio)
+{
+	folio_put(folio);
+}
+
+__rust_helper void rust_helper_folio_zero_segment(struct folio *folio, size_t start, size_t xend)
+{
+	folio_zero_segment(folio, start, xend);
 }

@@ -5,7 +5,12 @@
 //!
 //! C header: [`include/linux/buffer_head.h`](srctree/include/linux/buffer_head.h)
 
-use super::{address_space, folio, inode::INode, FileSystem};
+use super::{
+    address_space, folio,
+    inode::INode,
+    sb::{SuperBlock, WritebackControl},
+    FileSystem,
+};
 use crate::{
     bindings,
     error::{from_result, to_result},
@@ -138,4 +143,222 @@ pub fn mpage_read_folio<G: GetBlock>(folio: folio::Locked<'_>) -> Result {
 pub fn mpage_readahead<G: GetBlock>(rac: &mut address_space::ReadaheadControl) {
     // SAFETY: By the type invariants of `ReadaheadControl` the request is valid and ours.
     unsafe { bindings::mpage_readahead(rac.as_ptr(), Some(get_block_callback::<G>)) };
+}
+
+impl Head {
+    /// Gets the buffer of block `block` of the super block's device without reading it
+    /// (`sb_getblk()`), for a block about to be overwritten whole: lock it, fill it, mark it
+    /// uptodate and dirty.
+    pub fn get_new<T: FileSystem>(sb: &SuperBlock<T>, block: u64) -> Result<ARef<Self>> {
+        // SAFETY: The super block is valid, and its device open.
+        let bh = unsafe { bindings::sb_getblk(sb.as_ptr(), block) };
+        if bh.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: `sb_getblk` returned a valid buffer head with a reference we own.
+        Ok(unsafe { Self::from_raw_owned(bh) })
+    }
+
+    /// Locks the buffer (`lock_buffer()`), excluding writeback and other lockers, so that its
+    /// contents can be changed.
+    pub fn lock(&self) -> Locked<'_> {
+        // SAFETY: By the type invariants the buffer head is valid.
+        unsafe { bindings::lock_buffer(self.0.get()) };
+        // INVARIANT: The buffer is locked by us.
+        Locked(self)
+    }
+
+    /// Marks the buffer dirty, for writeback of the block device to write it
+    /// (`mark_buffer_dirty()`).
+    pub fn mark_dirty(&self) {
+        // SAFETY: By the type invariants the buffer head is valid.
+        unsafe { bindings::mark_buffer_dirty(self.0.get()) };
+    }
+
+    /// Writes the buffer out if it is dirty and waits for it (`sync_dirty_buffer()`).
+    pub fn sync(&self) -> Result {
+        // SAFETY: By the type invariants the buffer head is valid.
+        to_result(unsafe { bindings::sync_dirty_buffer(self.0.get()) })
+    }
+}
+
+/// A locked buffer, whose contents its holder may change. Unlocked when dropped.
+///
+/// # Invariants
+///
+/// The buffer is locked, and the lock is owned by this object.
+pub struct Locked<'a>(&'a Head);
+
+impl Locked<'_> {
+    /// The block's contents, for changing.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let bh = self.0 .0.get();
+        // SAFETY: By the type invariants the buffer is locked by us, which excludes other
+        // writers that follow the locking rule and I/O; `b_data` points to `b_size` bytes.
+        unsafe { core::slice::from_raw_parts_mut((*bh).b_data.cast::<u8>(), (*bh).b_size) }
+    }
+
+    /// Marks the contents valid (`set_buffer_uptodate()`), after filling a new block whole.
+    pub fn set_uptodate(&mut self) {
+        // SAFETY: By the type invariants the buffer head is valid.
+        unsafe { bindings::set_buffer_uptodate(self.0 .0.get()) };
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants we own the lock.
+        unsafe { bindings::unlock_buffer(self.0 .0.get()) };
+    }
+}
+
+/// Starts a buffered write of `len` bytes at `pos` of a file (`block_write_begin()`): gets the
+/// folio, maps (allocating with `G`) and reads in the blocks the write touches partially.
+/// Returns the locked folio to copy the data into, for [`generic_write_end`].
+pub fn block_write_begin<G: GetBlock>(
+    mapping: &address_space::Mapping<G::FileSystem>,
+    pos: i64,
+    len: u32,
+) -> Result<folio::Owned> {
+    let mut folio: *mut bindings::folio = core::ptr::null_mut();
+    // SAFETY: The mapping is valid for the call; on success `folio` is a locked folio with a
+    // reference we own.
+    to_result(unsafe {
+        bindings::block_write_begin(
+            mapping.as_ptr(),
+            pos,
+            len,
+            &mut folio,
+            Some(get_block_callback::<G>),
+        )
+    })?;
+    // SAFETY: As above.
+    Ok(unsafe { folio::Owned::from_raw(folio) })
+}
+
+/// Ends a buffered write begun with [`block_write_begin`] (`generic_write_end()`): marks the
+/// copied bytes dirty, extends the file's size if the write went past it, unlocks and releases
+/// the folio. Returns how many bytes were written.
+pub fn generic_write_end<T: FileSystem>(
+    mapping: &address_space::Mapping<T>,
+    pos: i64,
+    len: u32,
+    copied: u32,
+    folio: folio::Owned,
+) -> Result<u32> {
+    // SAFETY: The mapping is valid; `generic_write_end` takes over the folio's lock and
+    // reference.
+    let ret = unsafe {
+        bindings::generic_write_end(
+            core::ptr::null(),
+            mapping.as_ptr(),
+            pos,
+            len,
+            copied,
+            folio.into_raw(),
+            core::ptr::null_mut(),
+        )
+    };
+    to_result(ret)?;
+    Ok(ret as u32)
+}
+
+/// Writes a locked folio of a file back, mapping any unmapped dirty buffer with `G`: what
+/// `block_write_full_folio()` does, which is not exported to modules. The part of a folio
+/// that straddles the end of the file is zeroed past it first, since it may be mapped; a folio
+/// wholly past the end (being truncated) is just unlocked. The folio is unlocked when this
+/// returns; the I/O may still be in flight.
+pub fn write_full_folio<G: GetBlock>(
+    folio: folio::Locked<'_>,
+    wbc: &mut WritebackControl,
+) -> Result {
+    let pos = folio.pos();
+    let size = folio.size();
+    let ptr = folio.into_raw();
+    // SAFETY: The folio is valid and locked, so its mapping and the mapping's host inode are
+    // stable.
+    let inode = unsafe { (*(*ptr).__bindgen_anon_1.__bindgen_anon_1.mapping).host };
+    // SAFETY: As above.
+    let i_size = unsafe { bindings::i_size_read(inode) };
+    if pos >= i_size {
+        // SAFETY: We own the folio's lock.
+        unsafe { bindings::folio_unlock(ptr) };
+        return Ok(());
+    }
+    if pos + size as i64 > i_size {
+        // SAFETY: The folio is locked; the range lies within it.
+        unsafe { bindings::folio_zero_segment(ptr, (i_size - pos) as usize, size) };
+    }
+    // SAFETY: The folio is valid and locked; `__block_write_full_folio` unlocks it.
+    to_result(unsafe {
+        bindings::__block_write_full_folio(inode, ptr, Some(get_block_callback::<G>), wbc.as_ptr())
+    })
+}
+
+/// References on every buffer of a folio, taken while the folio is locked and dropped when
+/// this is dropped, whatever happened to the folio in between (it may be unlocked, written
+/// back, truncated).
+///
+/// This is what ext3's ordered-data `writepage` did around `block_write_full_page()`: while
+/// the references are held, `try_to_free_buffers()` cannot strip the buffers, so
+/// `invalidate_inode_pages2_range()` cannot drop the folio and returns `-EBUSY`.
+///
+/// # Invariants
+///
+/// `head` is null, or the first buffer of a folio's ring of buffers, each of which holds a
+/// reference owned by this object.
+pub struct FolioBufferRefs {
+    head: *mut bindings::buffer_head,
+}
+
+impl FolioBufferRefs {
+    /// Takes a reference on each buffer of `folio`, if it has buffers.
+    pub fn new(folio: &folio::Locked<'_>) -> Self {
+        // SAFETY: The folio is locked, so its buffers cannot be attached or stripped.
+        let head = unsafe { bindings::folio_buffers(folio.as_ptr()) };
+        if !head.is_null() {
+            let mut bh = head;
+            loop {
+                // SAFETY: `bh` is in the folio's ring of buffers, valid while the folio is
+                // locked.
+                unsafe {
+                    bindings::get_bh(bh);
+                    bh = (*bh).b_this_page;
+                }
+                if bh == head {
+                    break;
+                }
+            }
+        }
+        // INVARIANT: We hold a reference on every buffer of the ring.
+        Self { head }
+    }
+
+    /// Whether the folio had buffers.
+    pub fn is_empty(&self) -> bool {
+        self.head.is_null()
+    }
+}
+
+impl Drop for FolioBufferRefs {
+    fn drop(&mut self) {
+        let head = self.head;
+        if head.is_null() {
+            return;
+        }
+        let mut bh = head;
+        loop {
+            // SAFETY: By the type invariants we hold a reference on every buffer of the ring,
+            // so none is freed and the ring is intact until the last `put_bh`; read the next
+            // pointer before dropping the reference.
+            unsafe {
+                let next = (*bh).b_this_page;
+                bindings::put_bh(bh);
+                bh = next;
+            }
+            if bh == head {
+                break;
+            }
+        }
+    }
 }

@@ -48,6 +48,11 @@ impl<T: FileSystem> DEntry<T> {
         unsafe { &*ptr.cast() }
     }
 
+    /// The raw pointer to the C dentry.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::dentry {
+        self.0.get()
+    }
+
     /// The super block of the file system the dentry belongs to.
     pub fn super_block(&self) -> &super::sb::SuperBlock<T> {
         // SAFETY: By the type invariants the dentry is valid; its super block is set up
@@ -131,5 +136,43 @@ impl<'a, T: FileSystem> Unhashed<'a, T> {
         // SAFETY: A non-null result is a valid dentry of this file system with a reference we
         // own.
         Ok(ptr::NonNull::new(ret).map(|p| unsafe { ARef::from_raw(p.cast()) }))
+    }
+}
+
+impl<T: FileSystem> DEntry<T> {
+    /// The name of the dentry.
+    ///
+    /// Only stable while the parent directory is locked, as it is in the directory
+    /// operations that receive a dentry (`create`, `unlink`).
+    pub fn name(&self) -> &[u8] {
+        let d = self.0.get();
+        // SAFETY: By the type invariants the dentry is valid; callers hold the parent's lock,
+        // so the name does not change under the returned slice's lifetime (tied to `self`).
+        unsafe {
+            let qstr = &(*d).__bindgen_anon_1.d_name;
+            core::slice::from_raw_parts(
+                qstr.name,
+                qstr.__bindgen_anon_1.__bindgen_anon_1.len as usize,
+            )
+        }
+    }
+
+    /// The inode of a positive dentry (`d_inode()`), or `None` for a negative one.
+    pub fn inode(&self) -> Option<&INode<T>> {
+        // SAFETY: By the type invariants the dentry is valid; the inode of a positive dentry
+        // is referenced by it for as long as the dentry is.
+        let ptr = unsafe { (*self.0.get()).d_inode };
+        // SAFETY: A non-null `d_inode` is an initialised inode of this file system.
+        (!ptr.is_null()).then(|| unsafe { INode::from_raw(ptr) })
+    }
+
+    /// Attaches `inode` to this negative dentry, making it positive (`d_instantiate()`).
+    ///
+    /// Used by `create` once the new inode is initialised; the dentry takes the reference.
+    pub fn instantiate(&self, inode: ARef<INode<T>>) {
+        // SAFETY: By the type invariants the dentry is valid; `d_instantiate` takes over the
+        // inode reference. The VFS calls `create` with a negative dentry, the only kind this is
+        // used on.
+        unsafe { bindings::d_instantiate(self.0.get(), ARef::into_raw(inode).as_ptr().cast()) };
     }
 }

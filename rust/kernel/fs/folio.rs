@@ -88,3 +88,56 @@ impl Drop for Locked<'_> {
         unsafe { bindings::folio_unlock(self.0.as_ptr()) };
     }
 }
+
+impl Locked<'_> {
+    /// The raw pointer to the C folio.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::folio {
+        self.0.as_ptr()
+    }
+}
+
+/// A locked folio with a reference of its own, as `->write_begin` hands to `->write_end`.
+///
+/// Unlocked and released when dropped, unless handed to an operation that does so.
+///
+/// # Invariants
+///
+/// `0` is a valid, locked folio; the lock and one reference are owned by this object.
+pub struct Owned(core::ptr::NonNull<bindings::folio>);
+
+impl Owned {
+    /// Takes over the lock and a reference of a folio.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid folio whose lock and one reference the caller owns and
+    /// hands over.
+    pub(crate) unsafe fn from_raw(ptr: *mut bindings::folio) -> Self {
+        // SAFETY: Per the safety requirements `ptr` is valid, hence not null.
+        Self(unsafe { core::ptr::NonNull::new_unchecked(ptr) })
+    }
+
+    /// Gives the lock and the reference up to the caller.
+    pub(crate) fn into_raw(self) -> *mut bindings::folio {
+        ManuallyDrop::new(self).0.as_ptr()
+    }
+}
+
+impl core::ops::Deref for Owned {
+    type Target = Folio;
+
+    fn deref(&self) -> &Folio {
+        // SAFETY: By the type invariants the folio is valid while we hold our reference.
+        unsafe { Folio::from_raw(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants we own the lock and a reference.
+        unsafe {
+            bindings::folio_unlock(self.0.as_ptr());
+            bindings::folio_put(self.0.as_ptr());
+        }
+    }
+}

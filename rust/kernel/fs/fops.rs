@@ -94,10 +94,29 @@ impl<T: FileSystem> Ops<T> {
         Self(unsafe { &bindings::generic_ro_fops }, PhantomData)
     }
 
+    /// The VFS's generic operations for regular files read and written through the page
+    /// cache: `generic_file_read_iter()`, `generic_file_write_iter()`, `simple_fsync()`,
+    /// `generic_file_mmap_prepare()`, splicing and `generic_file_llseek()`.
+    pub const fn generic_read_write() -> Self {
+        Self(&GENERIC_READ_WRITE, PhantomData)
+    }
+
     pub(crate) fn table(self) -> &'static bindings::file_operations {
         self.0
     }
 }
+
+const GENERIC_READ_WRITE: bindings::file_operations = bindings::file_operations {
+    llseek: Some(bindings::generic_file_llseek),
+    read_iter: Some(bindings::generic_file_read_iter),
+    write_iter: Some(bindings::generic_file_write_iter),
+    mmap_prepare: Some(bindings::generic_file_mmap_prepare),
+    fsync: Some(bindings::simple_fsync),
+    splice_read: Some(bindings::filemap_splice_read),
+    splice_write: Some(bindings::iter_file_splice_write),
+    // SAFETY: All-zeroes (no operation) is valid for the remaining fields.
+    ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+};
 
 struct Table<U>(PhantomData<U>);
 

@@ -15,6 +15,7 @@
 use super::{address_space, dentry, fops, sb::SuperBlock, FileSystem};
 use crate::{
     bindings,
+    error::{from_result, to_result},
     prelude::*,
     sync::aref::{ARef, AlwaysRefCounted},
     types::Opaque,
@@ -102,12 +103,117 @@ impl<T: FileSystem> INode<T> {
         unsafe { SuperBlock::from_raw((*self.as_ptr()).i_sb) }
     }
 
+    /// The number of hard links.
+    pub fn nlink(&self) -> u32 {
+        // SAFETY: By the type invariants the inode is valid.
+        unsafe { (*self.as_ptr()).__bindgen_anon_1.i_nlink }
+    }
+
+    /// Adds a hard link (`inc_nlink()`). Callers hold the inode's lock.
+    pub fn inc_nlink(&self) {
+        // SAFETY: By the type invariants the inode is valid.
+        unsafe { bindings::inc_nlink(self.as_ptr()) };
+    }
+
+    /// Removes a hard link (`drop_nlink()`). Callers hold the inode's lock.
+    pub fn drop_nlink(&self) {
+        // SAFETY: By the type invariants the inode is valid.
+        unsafe { bindings::drop_nlink(self.as_ptr()) };
+    }
+
+    /// Sets the change time to now (`inode_set_ctime_current()`).
+    pub fn touch_ctime(&self) {
+        // SAFETY: By the type invariants the inode is valid.
+        unsafe { bindings::inode_set_ctime_current(self.as_ptr()) };
+    }
+
+    /// Sets the modification and change times to now.
+    pub fn touch_mtime_ctime(&self) {
+        // SAFETY: By the type invariants the inode is valid.
+        unsafe {
+            let now = bindings::inode_set_ctime_current(self.as_ptr());
+            bindings::inode_set_mtime_to_ts(self.as_ptr(), now);
+        }
+    }
+
+    /// Sets the size (`i_size_write()`). Callers hold the inode's lock.
+    pub fn set_size(&self, size: i64) {
+        // SAFETY: By the type invariants the inode is valid.
+        unsafe { bindings::i_size_write(self.as_ptr(), size) };
+    }
+
+    /// Accounts `bytes` more (or, if negative, fewer) bytes of storage to the inode
+    /// (`inode_add_bytes()`, `inode_sub_bytes()`), as `stat(2)` reports in `st_blocks`.
+    pub fn add_bytes(&self, bytes: i64) {
+        // SAFETY: By the type invariants the inode is valid; these take the inode's lock.
+        unsafe {
+            if bytes >= 0 {
+                bindings::inode_add_bytes(self.as_ptr(), bytes)
+            } else {
+                bindings::inode_sub_bytes(self.as_ptr(), -bytes)
+            }
+        }
+    }
+
+    /// Marks the inode dirty, so that writeback calls `write_inode` (`mark_inode_dirty()`).
+    pub fn mark_dirty(&self) {
+        // SAFETY: By the type invariants the inode is valid.
+        unsafe { bindings::mark_inode_dirty(self.as_ptr()) };
+    }
+
+    /// The attributes that `write_inode` stores: mode, owner, times and block count.
+    pub fn attrs(&self) -> Attrs {
+        let p = self.as_ptr();
+        // SAFETY: By the type invariants the inode is valid.
+        unsafe {
+            let a = bindings::inode_get_atime(p);
+            let m = bindings::inode_get_mtime(p);
+            let c = bindings::inode_get_ctime(p);
+            Attrs {
+                mode: (*p).i_mode as u16,
+                uid: bindings::i_uid_read(p),
+                gid: bindings::i_gid_read(p),
+                atime: Time {
+                    secs: a.tv_sec,
+                    nsecs: a.tv_nsec as u32,
+                },
+                mtime: Time {
+                    secs: m.tv_sec,
+                    nsecs: m.tv_nsec as u32,
+                },
+                ctime: Time {
+                    secs: c.tv_sec,
+                    nsecs: c.tv_nsec as u32,
+                },
+            }
+        }
+    }
+
+    /// Writes the inode's dirty data back and waits for it (`filemap_write_and_wait()`).
+    pub fn write_and_wait_data(&self) -> Result {
+        // SAFETY: By the type invariants the inode is valid, and so is its mapping.
+        to_result(unsafe {
+            bindings::filemap_write_and_wait_range((*self.as_ptr()).i_mapping, 0, i64::MAX)
+        })
+    }
+
     /// The file system's data for this inode.
     pub fn data(&self) -> &T::INodeData {
         // SAFETY: By the type invariants the inode is embedded in a `WithData<T>` whose data
         // is initialised.
         unsafe { (*with_data::<T>(self.as_ptr())).data.assume_init_ref() }
     }
+}
+
+/// Whether the file system's data of `inode` is initialised.
+///
+/// # Safety
+///
+/// `inode` must be a valid inode of file system type `T` that nothing else initialises or
+/// destroys concurrently.
+pub(crate) unsafe fn data_initialised<T: FileSystem>(inode: *mut bindings::inode) -> bool {
+    // SAFETY: Per the safety requirements the inode is embedded in a `WithData<T>`.
+    unsafe { (*with_data::<T>(inode)).data_init }
 }
 
 /// Returns the `WithData<T>` that holds `inode`.
@@ -147,9 +253,94 @@ pub struct Time {
     pub nsecs: u32,
 }
 
+impl Time {
+    /// The current wall-clock time (`ktime_get_real_ts64()`).
+    pub fn now() -> Self {
+        let mut ts = bindings::timespec64::default();
+        // SAFETY: `ts` is valid for writes.
+        unsafe { bindings::ktime_get_real_ts64(&mut ts) };
+        Self {
+            secs: ts.tv_sec,
+            nsecs: ts.tv_nsec as u32,
+        }
+    }
+}
+
+/// A change of an inode's attributes (`chmod`, `chown`, `utimes`, `truncate`): C's
+/// `struct iattr`.
+///
+/// # Invariants
+///
+/// The wrapped `iattr` is valid for the duration of the `setattr` call that received it.
+#[repr(transparent)]
+pub struct Attr(Opaque<bindings::iattr>);
+
+impl Attr {
+    /// The new size, if the change sets one.
+    pub fn size(&self) -> Option<i64> {
+        // SAFETY: By the type invariants the attribute change is valid.
+        let a = unsafe { &*self.0.get() };
+        (a.ia_valid & bindings::ATTR_SIZE != 0).then_some(a.ia_size)
+    }
+}
+
+/// An inode's mode, owner and times, as [`INode::attrs`] reads them.
+#[derive(Clone, Copy, Debug)]
+pub struct Attrs {
+    /// File type and permission bits.
+    pub mode: u16,
+    /// Owner, in the initial user namespace.
+    pub uid: u32,
+    /// Group, in the initial user namespace.
+    pub gid: u32,
+    /// Last access.
+    pub atime: Time,
+    /// Last modification of the contents.
+    pub mtime: Time,
+    /// Last change of the inode.
+    pub ctime: Time,
+}
+
+/// The idmapping of the mount a directory operation came through: C's `struct mnt_idmap`.
+///
+/// # Invariants
+///
+/// The wrapped idmap is valid for the duration of the operation that received it.
+#[repr(transparent)]
+pub struct MntIdmap(Opaque<bindings::mnt_idmap>);
+
+impl MntIdmap {
+    /// # Safety
+    ///
+    /// `ptr` must be a valid idmap for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::mnt_idmap) -> &'a Self {
+        // SAFETY: Transparent wrapper; the caller guarantees validity.
+        unsafe { &*ptr.cast() }
+    }
+}
+
+/// Who owns a new inode.
+pub enum Owner<'a, T: FileSystem> {
+    /// The given owner, as read from the disk.
+    Ids {
+        /// Owner, in the initial user namespace.
+        uid: u32,
+        /// Group, in the initial user namespace.
+        gid: u32,
+    },
+    /// The creating task, in directory `dir` of a mount with `idmap` (`inode_init_owner()`:
+    /// the caller's fsuid, and the fsgid or the directory's group if it is set-group-ID).
+    Creator {
+        /// The mount's idmapping.
+        idmap: &'a MntIdmap,
+        /// The directory the inode is created in.
+        dir: &'a INode<T>,
+    },
+}
+
 /// What [`New::init`] sets in a new inode; `I` initialises the file system's data for the
 /// inode in place (a plain value will do, or a pin-initialiser for data holding locks).
-pub struct Params<I> {
+pub struct Params<'a, T: FileSystem, I> {
     /// The kind of file.
     pub typ: Type,
     /// Permission bits (the low 12 bits of the mode).
@@ -158,10 +349,8 @@ pub struct Params<I> {
     pub size: i64,
     /// Number of hard links.
     pub nlink: u32,
-    /// Owner, in the initial user namespace.
-    pub uid: u32,
-    /// Group, in the initial user namespace.
-    pub gid: u32,
+    /// Owner and group.
+    pub owner: Owner<'a, T>,
     /// Blocks in use, in 512-byte units (`i_blocks`).
     pub blocks: u64,
     /// Last access.
@@ -252,7 +441,10 @@ impl<T: FileSystem> New<T> {
     ///
     /// If the data cannot be initialised, the inode is marked bad and released, and the error
     /// is returned.
-    pub fn init(self, params: Params<impl PinInit<T::INodeData, Error>>) -> Result<ARef<INode<T>>> {
+    pub fn init(
+        self,
+        params: Params<'_, T, impl PinInit<T::INodeData, Error>>,
+    ) -> Result<ARef<INode<T>>> {
         let ptr = self.inode.as_ptr();
         // SAFETY: By the type invariants the inode is new and exclusively ours, and it is
         // embedded in a `WithData<T>` (a `KBox` allocation that never moves) whose data is
@@ -272,10 +464,18 @@ impl<T: FileSystem> New<T> {
         };
         // SAFETY: By the type invariants the inode is new and exclusively ours.
         unsafe {
-            (*ptr).i_mode = (fmt as u16 | (params.mode & 0o7777)) as _;
+            let mode = (fmt as u16 | (params.mode & 0o7777)) as _;
+            match params.owner {
+                Owner::Ids { uid, gid } => {
+                    (*ptr).i_mode = mode;
+                    bindings::i_uid_write(ptr, uid);
+                    bindings::i_gid_write(ptr, gid);
+                }
+                Owner::Creator { idmap, dir } => {
+                    bindings::inode_init_owner(idmap.0.get(), ptr, dir.as_ptr(), mode);
+                }
+            }
             bindings::set_nlink(ptr, params.nlink);
-            bindings::i_uid_write(ptr, params.uid);
-            bindings::i_gid_write(ptr, params.gid);
             bindings::i_size_write(ptr, params.size);
             (*ptr).i_blocks = params.blocks;
             bindings::inode_set_atime(ptr, params.atime.secs, params.atime.nsecs as _);
@@ -329,6 +529,38 @@ pub trait Operations {
     ) -> Result<Option<ARef<dentry::DEntry<Self::FileSystem>>>> {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
+
+    /// Creates a regular file for the negative dentry `dentry` in directory `dir`
+    /// (`->create`), called with `dir` locked. On success the file system has instantiated
+    /// the dentry ([`dentry::DEntry::instantiate`]).
+    fn create(
+        _idmap: &MntIdmap,
+        _dir: &INode<Self::FileSystem>,
+        _dentry: &dentry::DEntry<Self::FileSystem>,
+        _mode: u16,
+    ) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Changes the attributes of `dentry`'s inode (`->setattr`). Implementations check
+    /// what they support, then call [`setattr_apply`] for the generic checks and changes.
+    fn setattr(
+        _idmap: &MntIdmap,
+        _dentry: &dentry::DEntry<Self::FileSystem>,
+        _attr: &Attr,
+    ) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Removes the entry `dentry` from directory `dir` (`->unlink`), called with `dir` and the
+    /// dentry's inode locked. The file system drops the inode's link count; the inode is
+    /// evicted when its last reference goes.
+    fn unlink(
+        _dir: &INode<Self::FileSystem>,
+        _dentry: &dentry::DEntry<Self::FileSystem>,
+    ) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// An inode operations table for file system type `T`.
@@ -348,6 +580,21 @@ impl<U: Operations> OpsTable<U> {
     const TABLE: bindings::inode_operations = bindings::inode_operations {
         lookup: if U::HAS_LOOKUP {
             Some(lookup::<U>)
+        } else {
+            None
+        },
+        create: if U::HAS_CREATE {
+            Some(create::<U>)
+        } else {
+            None
+        },
+        unlink: if U::HAS_UNLINK {
+            Some(unlink::<U>)
+        } else {
+            None
+        },
+        setattr: if U::HAS_SETATTR {
+            Some(setattr::<U>)
         } else {
             None
         },
@@ -375,6 +622,127 @@ unsafe extern "C" fn lookup<U: Operations>(
         Ok(None) => ptr::null_mut(),
         Ok(Some(d)) => ARef::into_raw(d).as_ptr().cast(),
     }
+}
+
+/// # Safety
+///
+/// Called by the VFS with a valid idmap, a valid, locked directory inode of file system type
+/// `U::FileSystem` and a valid negative dentry in it.
+unsafe extern "C" fn create<U: Operations>(
+    idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    mode: bindings::umode_t,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: Per the function's safety requirements all three are valid for the call, and
+        // the VFS holds references on the directory and the dentry.
+        let (idmap, dir, dentry) = unsafe {
+            (
+                MntIdmap::from_raw(idmap),
+                INode::from_raw(dir),
+                dentry::DEntry::from_raw(dentry),
+            )
+        };
+        U::create(idmap, dir, dentry, mode as u16)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called by the VFS with a valid, locked directory inode of file system type `U::FileSystem`
+/// and a valid positive dentry in it whose inode is locked.
+unsafe extern "C" fn unlink<U: Operations>(
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: Per the function's safety requirements both are valid and referenced.
+        let (dir, dentry) = unsafe { (INode::from_raw(dir), dentry::DEntry::from_raw(dentry)) };
+        U::unlink(dir, dentry)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called by the VFS (`notify_change()`) with a valid idmap, a valid dentry of file system type
+/// `U::FileSystem` whose inode is locked, and a valid attribute change.
+unsafe extern "C" fn setattr<U: Operations>(
+    idmap: *mut bindings::mnt_idmap,
+    dentry: *mut bindings::dentry,
+    attr: *mut bindings::iattr,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: Per the function's safety requirements.
+        let (idmap, dentry, attr) = unsafe {
+            (
+                MntIdmap::from_raw(idmap),
+                dentry::DEntry::from_raw(dentry),
+                &*attr.cast::<Attr>(),
+            )
+        };
+        U::setattr(idmap, dentry, attr)?;
+        Ok(0)
+    })
+}
+
+/// The generic part of `setattr` for attribute changes other than the size: checks
+/// permissions (`setattr_prepare()`), copies the new mode, owner and times into the inode
+/// (`setattr_copy()`) and marks it dirty. Fails with `EINVAL` for a size change, which the file
+/// system must handle itself.
+pub fn setattr_apply<T: FileSystem>(
+    idmap: &MntIdmap,
+    dentry: &dentry::DEntry<T>,
+    attr: &Attr,
+) -> Result {
+    if attr.size().is_some() {
+        return Err(EINVAL);
+    }
+    let inode = dentry.inode().ok_or(ENOENT)?;
+    // SAFETY: All three are valid for the duration of the `setattr` call that gave them, with
+    // the inode locked by the VFS.
+    unsafe {
+        to_result(bindings::setattr_prepare(
+            idmap.0.get(),
+            dentry.as_ptr(),
+            attr.0.get(),
+        ))?;
+        bindings::setattr_copy(idmap.0.get(), inode.as_ptr(), attr.0.get());
+    }
+    inode.mark_dirty();
+    Ok(())
+}
+
+/// Allocates a new inode numbered `ino` in `sb` and hashes it (`new_inode()`,
+/// `insert_inode_locked()`): the result is locked until [`New::init`].
+///
+/// Fails with `EBUSY` if an inode with that number is still in the inode cache (one being
+/// evicted, for instance).
+pub(crate) fn new_inode<T: FileSystem>(sb: &SuperBlock<T>, ino: u64) -> Result<New<T>> {
+    // SAFETY: The super block is valid.
+    let ptr = unsafe { bindings::new_inode(sb.as_ptr()) };
+    if ptr.is_null() {
+        return Err(ENOMEM);
+    }
+    // SAFETY: `new_inode` returned a valid inode with a reference we own.
+    let aref = unsafe { ARef::from_raw(ptr::NonNull::new_unchecked(ptr.cast::<INode<T>>())) };
+    // SAFETY: The inode is new and not hashed: only we use it.
+    unsafe { (*ptr).i_ino = ino as _ };
+    // SAFETY: As above; on success the inode is hashed with `I_NEW` set.
+    if unsafe { bindings::insert_inode_locked(ptr) } != 0 {
+        // Not hashed: the reference drops it as a plain new inode.
+        drop(aref);
+        return Err(EBUSY);
+    }
+    // INVARIANT: The inode is new, locked (`I_NEW`) and only ours to initialise.
+    Ok(New {
+        inode: ManuallyDrop::new(aref),
+        iops: None,
+        fops: None,
+        aops: None,
+    })
 }
 
 /// # Safety

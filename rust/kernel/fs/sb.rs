@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
-use super::{buffer, dentry::DEntry, inode, FileSystem};
+use super::{buffer, dentry::DEntry, inode, inode::INode, FileSystem};
 use crate::{bindings, error::from_result, prelude::*, sync::aref::ARef, types::Opaque};
 use core::marker::PhantomData;
 
@@ -165,6 +165,13 @@ impl<T: FileSystem> SuperBlock<T> {
         unsafe { &*(*self.as_ptr()).s_fs_info.cast::<T::Data>() }
     }
 
+    /// Makes a new inode numbered `ino`, for a file being created; the caller initialises it
+    /// with [`inode::New::init`]. Fails with `EBUSY` if an inode with that number is still in
+    /// the inode cache.
+    pub fn new_inode(&self, ino: u64) -> Result<inode::New<T>> {
+        inode::new_inode(self, ino)
+    }
+
     /// Gets the inode numbered `ino` from the inode cache, or a new one to initialise.
     ///
     /// Returns [`inode::Cached::Found`] with a reference to an initialised inode, or
@@ -218,6 +225,57 @@ pub trait Operations {
     fn statfs(_dentry: &DEntry<Self::FileSystem>, _stat: &mut Stat) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
+
+    /// Writes a dirty inode's metadata out (`->write_inode`). With
+    /// [`WritebackControl::is_sync`] the write must have completed when this returns.
+    fn write_inode(_inode: &INode<Self::FileSystem>, _wbc: &mut WritebackControl) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Called when an inode leaves memory (`->evict_inode`), after its page cache has been
+    /// emptied and before it is cleared. An inode with no link left is being deleted: the file
+    /// system frees what it uses on disk. The inode has no reference left; it is valid for the
+    /// duration of the call.
+    fn evict_inode(_inode: &INode<Self::FileSystem>) {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Writes the file system's own metadata (super block, counters) out (`->sync_fs`);
+    /// with `wait`, waits for it.
+    fn sync_fs(_sb: &SuperBlock<Self::FileSystem>, _wait: bool) -> Result {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// Parameters of a writeback: C's `struct writeback_control`.
+///
+/// # Invariants
+///
+/// The wrapped control is valid and exclusively ours for the duration of the operation that
+/// received it.
+#[repr(transparent)]
+pub struct WritebackControl(Opaque<bindings::writeback_control>);
+
+impl WritebackControl {
+    /// # Safety
+    ///
+    /// `ptr` must be valid and exclusively the caller's for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::writeback_control) -> &'a mut Self {
+        // SAFETY: Transparent wrapper; the caller guarantees validity and exclusivity.
+        unsafe { &mut *ptr.cast() }
+    }
+
+    /// The raw pointer to the C control.
+    pub(crate) fn as_ptr(&mut self) -> *mut bindings::writeback_control {
+        self.0.get()
+    }
+
+    /// Whether this is a data integrity writeback (`WB_SYNC_ALL`: `fsync`, `sync`), which must
+    /// wait for the I/O, rather than background writeback.
+    pub fn is_sync(&self) -> bool {
+        // SAFETY: By the type invariants the control is valid.
+        unsafe { (*self.0.get()).sync_mode == bindings::writeback_sync_modes_WB_SYNC_ALL }
+    }
 }
 
 pub(crate) struct Tables<T>(PhantomData<T>);
@@ -229,6 +287,21 @@ impl<T: FileSystem> Tables<T> {
         free_inode: Some(inode::free_inode::<T>),
         statfs: if <T::SuperOperations as Operations>::HAS_STATFS {
             Some(statfs::<T>)
+        } else {
+            None
+        },
+        write_inode: if <T::SuperOperations as Operations>::HAS_WRITE_INODE {
+            Some(write_inode::<T>)
+        } else {
+            None
+        },
+        evict_inode: if <T::SuperOperations as Operations>::HAS_EVICT_INODE {
+            Some(evict_inode::<T>)
+        } else {
+            None
+        },
+        sync_fs: if <T::SuperOperations as Operations>::HAS_SYNC_FS {
+            Some(sync_fs::<T>)
         } else {
             None
         },
@@ -267,6 +340,56 @@ unsafe extern "C" fn statfs<T: FileSystem>(
             (*buf).f_ffree = stat.ffree;
             (*buf).f_fsid.val = [stat.fsid as u32 as c_int, (stat.fsid >> 32) as u32 as c_int];
         }
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called by writeback with a valid, referenced inode of file system type `T` and a valid
+/// writeback control.
+unsafe extern "C" fn write_inode<T: FileSystem>(
+    inode: *mut bindings::inode,
+    wbc: *mut bindings::writeback_control,
+) -> c_int {
+    from_result(|| {
+        // SAFETY: Per the function's safety requirements.
+        let (inode, wbc) =
+            unsafe { (INode::<T>::from_raw(inode), WritebackControl::from_raw(wbc)) };
+        <T::SuperOperations as Operations>::write_inode(inode, wbc)?;
+        Ok(0)
+    })
+}
+
+/// # Safety
+///
+/// Called by the VFS (`evict()`) with a valid inode of file system type `T` that is leaving
+/// memory and that nothing else uses.
+unsafe extern "C" fn evict_inode<T: FileSystem>(inode: *mut bindings::inode) {
+    // SAFETY: Per the function's safety requirements the inode is valid and ours.
+    unsafe { bindings::truncate_inode_pages_final(&raw mut (*inode).i_data) };
+    // SAFETY: As above. The file system is only called for inodes it initialised: not for one
+    // whose initialisation failed (`iget_failed()`) or never happened, nor for one the VFS
+    // marked bad.
+    if unsafe { inode::data_initialised::<T>(inode) && !bindings::is_bad_inode(inode) } {
+        // SAFETY: As above; the inode is initialised.
+        <T::SuperOperations as Operations>::evict_inode(unsafe { INode::<T>::from_raw(inode) });
+    }
+    // SAFETY: As above; the page cache is empty. (The abstractions associate no metadata
+    // buffers with an inode's mapping, so there are none to invalidate.)
+    unsafe { bindings::clear_inode(inode) };
+}
+
+/// # Safety
+///
+/// Called by the VFS with a valid, ready super block of file system type `T`.
+unsafe extern "C" fn sync_fs<T: FileSystem>(sb: *mut bindings::super_block, wait: c_int) -> c_int {
+    from_result(|| {
+        // SAFETY: Per the function's safety requirements.
+        <T::SuperOperations as Operations>::sync_fs(
+            unsafe { SuperBlock::from_raw(sb) },
+            wait != 0,
+        )?;
         Ok(0)
     })
 }

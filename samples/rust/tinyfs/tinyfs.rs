@@ -23,7 +23,7 @@ use kernel::{
         sb::{self, SuperBlock},
     },
     prelude::*,
-    sync::aref::ARef,
+    sync::{aref::ARef, new_mutex, Mutex},
 };
 
 pub mod layout;
@@ -65,10 +65,26 @@ impl PinnedDrop for TinyFsModule {
 struct TinyFs;
 
 /// What tinyfs keeps of a mounted file system.
+///
+/// Lock order: an inode's [`InodeInfo::state`], then [`SbInfo::alloc`], then
+/// [`SbInfo::itable`], then buffer locks.
 #[pin_data]
 struct SbInfo {
-    /// The super block as read at mount time.
+    /// The super block as read at mount time; its free counts live in `alloc`.
     disk: layout::SuperBlock,
+    /// The allocation bitmaps' counters; held while a bitmap block is changed.
+    #[pin]
+    alloc: Mutex<Alloc>,
+    /// Held while a record of the inode table is changed: several inodes share a block and
+    /// its checksum.
+    #[pin]
+    itable: Mutex<()>,
+}
+
+/// Free counts, kept up to date with the bitmaps and written by `sync_fs`.
+struct Alloc {
+    free_blocks: u64,
+    free_inodes: u32,
 }
 
 impl SbInfo {
@@ -80,8 +96,20 @@ impl SbInfo {
 /// What tinyfs keeps in each in-memory inode.
 #[pin_data]
 struct InodeInfo {
-    /// The inode as read from the inode table.
+    #[pin]
+    state: Mutex<InodeState>,
+}
+
+/// An inode's block map and fields as they will next be written.
+///
+/// Ordered data: a block allocated for new data is only recorded in `pending`; `write_inode`
+/// moves the pending pointers into the inode and its indirect blocks after the data has
+/// reached the disk. See Documentation/filesystems/tinyfs.rst, "Ordered data".
+struct InodeState {
+    /// The inode as it is (or will next be) on disk.
     disk: layout::Inode,
+    /// Blocks allocated but not yet recorded on disk: (file block, device block), sorted.
+    pending: KVec<(u64, u32)>,
 }
 
 /// Refuses an image: logs why, with the device, and returns `EUCLEAN` for corruption or
@@ -113,6 +141,29 @@ fn read_meta(
         return Err(refuse(sb, layout::Error::BadChecksum(what)));
     }
     Ok(bh)
+}
+
+/// Stores the checksum of a metadata block in its last bytes.
+fn seal(block: &mut [u8]) {
+    let csum = layout::block_csum_with(crc32c, block);
+    let len = block.len();
+    block[len - layout::CSUM_SIZE..].copy_from_slice(&csum.to_le_bytes());
+}
+
+/// Changes metadata block `bh` with `f` under the buffer lock, reseals and dirties it.
+fn change_meta<R>(
+    bh: &fs::buffer::Head,
+    f: impl FnOnce(&mut [u8]) -> core::result::Result<R, layout::Error>,
+) -> core::result::Result<R, layout::Error> {
+    let r = {
+        let mut locked = bh.lock();
+        let data = locked.data_mut();
+        let r = f(data)?;
+        seal(data);
+        r
+    };
+    bh.mark_dirty();
+    Ok(r)
 }
 
 impl fs::FileSystem for TinyFs {
@@ -150,17 +201,30 @@ impl fs::FileSystem for TinyFs {
             );
             return Err(EINVAL);
         }
+        if disk.feature_ro_compat & !layout::FEATURE_RO_COMPAT_SUPP != 0 && !sb.is_read_only() {
+            pr_err!(
+                "{}: unknown read-only features: mount read-only\n",
+                sb.id().to_str().unwrap_or("?")
+            );
+            return Err(EROFS);
+        }
         sb.set_block_size(bs)?;
         sb.set_magic(layout::MAGIC.into());
         sb.set_max_bytes(i64::try_from(layout::max_file_size(&g)).unwrap_or(i64::MAX));
-        // Writing is not implemented yet (Documentation/filesystems/tinyfs.rst, "Status").
-        sb.set_read_only();
-        Ok(try_pin_init!(SbInfo { disk }))
+        let alloc = Alloc {
+            free_blocks: disk.free_blocks,
+            free_inodes: disk.free_inodes,
+        };
+        Ok(try_pin_init!(SbInfo {
+            disk,
+            alloc <- new_mutex!(alloc),
+            itable <- new_mutex!(()),
+        }))
     }
 
     fn init_root(sb: &SuperBlock<Self>) -> Result<dentry::Root<Self>> {
         let root = iget(sb, layout::ROOT_INO)?;
-        if root.data().disk.mode & layout::S_IFMT != layout::S_IFDIR {
+        if root.data().state.lock().disk.mode & layout::S_IFMT != layout::S_IFDIR {
             return Err(refuse(
                 sb,
                 layout::Error::Corrupt("root inode (not a directory)"),
@@ -172,6 +236,7 @@ impl fs::FileSystem for TinyFs {
 
 const DIR_IOPS: inode::Ops<TinyFs> = inode::Ops::new::<Dir>();
 const DIR_FOPS: fops::Ops<TinyFs> = fops::Ops::new::<Dir>();
+const FILE_IOPS: inode::Ops<TinyFs> = inode::Ops::new::<File>();
 const AOPS: address_space::Ops<TinyFs> = address_space::Ops::new::<TinyFs>();
 
 fn to_time(t: layout::Timestamp) -> inode::Time {
@@ -179,6 +244,43 @@ fn to_time(t: layout::Timestamp) -> inode::Time {
         secs: t.sec,
         nsecs: t.nsec,
     }
+}
+
+fn from_time(t: inode::Time) -> layout::Timestamp {
+    layout::Timestamp {
+        sec: t.secs,
+        nsec: t.nsecs,
+    }
+}
+
+/// Sets the operations of a new inode of type `mode & S_IFMT`.
+fn set_ops(new: &mut inode::New<TinyFs>, mode: u16) -> inode::Type {
+    match mode & layout::S_IFMT {
+        layout::S_IFDIR => {
+            new.set_iops(DIR_IOPS).set_fops(DIR_FOPS);
+            inode::Type::Dir
+        }
+        layout::S_IFREG => {
+            new.set_iops(FILE_IOPS)
+                .set_aops(AOPS)
+                .set_fops(fops::Ops::generic_read_write());
+            inode::Type::Reg
+        }
+        // `Inode::decode` accepts no other type.
+        _ => {
+            new.set_aops(AOPS);
+            inode::Type::Lnk
+        }
+    }
+}
+
+fn inode_info(disk: layout::Inode) -> impl PinInit<InodeInfo, Error> {
+    try_pin_init!(InodeInfo {
+        state <- new_mutex!(InodeState {
+            disk,
+            pending: KVec::new(),
+        }),
+    })
 }
 
 /// Gets inode `ino`, from the inode cache or from the disk.
@@ -198,42 +300,32 @@ fn iget(sb: &SuperBlock<TinyFs>, ino: u32) -> Result<ARef<INode<TinyFs>>> {
         ));
     }
     let disk = layout::Inode::decode(g, raw).map_err(|e| refuse(sb, e))?;
-    let typ = match disk.mode & layout::S_IFMT {
-        layout::S_IFDIR => {
-            new.set_iops(DIR_IOPS).set_fops(DIR_FOPS);
-            inode::Type::Dir
-        }
-        layout::S_IFREG => {
-            new.set_aops(AOPS).set_fops(fops::Ops::generic_read_only());
-            inode::Type::Reg
-        }
-        // `Inode::decode` accepts no other type.
-        _ => {
-            new.set_aops(AOPS);
-            inode::Type::Lnk
-        }
-    };
+    let typ = set_ops(&mut new, disk.mode);
     new.init(inode::Params {
         typ,
         mode: disk.mode & layout::S_IALLUGO,
         size: i64::try_from(disk.size).map_err(|_| EUCLEAN)?,
         nlink: disk.links.into(),
-        uid: disk.uid,
-        gid: disk.gid,
+        owner: inode::Owner::Ids {
+            uid: disk.uid,
+            gid: disk.gid,
+        },
         blocks: u64::from(disk.blocks) << (g.block_size_bits - 9),
         atime: to_time(disk.atime),
         mtime: to_time(disk.mtime),
         ctime: to_time(disk.ctime),
-        value: try_pin_init!(InodeInfo { disk }),
+        value: inode_info(disk),
     })
 }
 
-/// The device block holding block `n` of `inode`'s data, or 0 for a hole.
-fn map_block(inode: &INode<TinyFs>, n: u64) -> Result<u32> {
-    let sb = inode.super_block();
+/// The device block holding block `n` of the file whose state is `st`, or 0 for a hole.
+fn map_locked(sb: &SuperBlock<TinyFs>, st: &InodeState, n: u64) -> Result<u32> {
+    if let Ok(i) = st.pending.binary_search_by_key(&n, |&(f, _)| f) {
+        return Ok(st.pending[i].1);
+    }
     let g = sb.data().geometry();
     let path = layout::block_path(g, n).map_err(|e| refuse(sb, e))?;
-    let mut ptr = inode.data().disk.map_root(&path);
+    let mut ptr = st.disk.map_root(&path);
     for &slot in path.indirect_slots() {
         if ptr == 0 {
             break;
@@ -244,6 +336,11 @@ fn map_block(inode: &INode<TinyFs>, n: u64) -> Result<u32> {
     Ok(ptr)
 }
 
+/// The device block holding block `n` of `inode`'s data, or 0 for a hole.
+fn map_block(inode: &INode<TinyFs>, n: u64) -> Result<u32> {
+    map_locked(inode.super_block(), &inode.data().state.lock(), n)
+}
+
 /// Reads block `n` of directory `dir` (directories have no holes).
 fn dir_block(dir: &INode<TinyFs>, n: u64) -> Result<ARef<fs::buffer::Head>> {
     let sb = dir.super_block();
@@ -251,6 +348,320 @@ fn dir_block(dir: &INode<TinyFs>, n: u64) -> Result<ARef<fs::buffer::Head>> {
         0 => Err(refuse(sb, layout::Error::Corrupt("directory (hole)"))),
         ptr => read_meta(sb, ptr.into(), "directory block"),
     }
+}
+
+/// Allocates a free item from a bitmap, starting the search at bit `goal`: returns its bit
+/// number. `pos` maps a bit number to its bitmap block; `nbits` is the bitmap's length.
+fn alloc_bit(
+    sb: &SuperBlock<TinyFs>,
+    start: u64,
+    blocks: u32,
+    nbits: u64,
+    goal: u64,
+) -> Result<Option<u64>> {
+    let g = sb.data().geometry();
+    let per = g.bits_per_bitmap_block();
+    let goal = if goal < nbits { goal } else { 0 };
+    let first = (goal / per) as u32;
+    // Every bitmap block once from the goal on, then the goal's block again from its start.
+    for k in 0..=blocks {
+        let index = (first + k) % blocks;
+        let from = if k == 0 { (goal % per) as u32 } else { 0 };
+        let bh = read_meta(sb, start + u64::from(index), "bitmap block")?;
+        let found = change_meta(&bh, |data| {
+            Ok(match layout::bitmap_find_zero(data, from) {
+                Some(bit) => {
+                    layout::bitmap_set(data, bit)?;
+                    Some(bit)
+                }
+                None => None,
+            })
+        })
+        .map_err(|e| refuse(sb, e))?;
+        if let Some(bit) = found {
+            return Ok(Some(u64::from(index) * per + u64::from(bit)));
+        }
+    }
+    Ok(None)
+}
+
+/// Clears bit `n` of a bitmap; complains if it was clear already.
+fn free_bit(sb: &SuperBlock<TinyFs>, start: u64, n: u64) -> Result {
+    let per = sb.data().geometry().bits_per_bitmap_block();
+    let bh = read_meta(sb, start + n / per, "bitmap block")?;
+    let was = change_meta(&bh, |data| layout::bitmap_clear(data, (n % per) as u32))
+        .map_err(|e| refuse(sb, e))?;
+    if !was {
+        return Err(refuse(
+            sb,
+            layout::Error::Corrupt("bitmap (freeing a free item)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Allocates a data block, near `goal` if it is free.
+fn alloc_block(sb: &SuperBlock<TinyFs>, goal: u64) -> Result<u32> {
+    let d = sb.data();
+    let g = d.geometry();
+    let mut a = d.alloc.lock();
+    if a.free_blocks == 0 {
+        return Err(ENOSPC);
+    }
+    let goal = goal.max(g.data_start);
+    let n = alloc_bit(
+        sb,
+        g.block_bitmap_start,
+        g.block_bitmap_blocks,
+        g.blocks_count,
+        goal,
+    )?
+    .ok_or_else(|| refuse(sb, layout::Error::Corrupt("block bitmap (free count)")))?;
+    if !g.is_data_block(n) {
+        return Err(refuse(
+            sb,
+            layout::Error::Corrupt("block bitmap (metadata free)"),
+        ));
+    }
+    a.free_blocks -= 1;
+    Ok(n as u32)
+}
+
+/// Frees data block `n`.
+fn free_block(sb: &SuperBlock<TinyFs>, n: u32) -> Result {
+    let d = sb.data();
+    let g = d.geometry();
+    let mut a = d.alloc.lock();
+    free_bit(sb, g.block_bitmap_start, n.into())?;
+    a.free_blocks += 1;
+    Ok(())
+}
+
+/// Allocates an inode number.
+fn alloc_ino(sb: &SuperBlock<TinyFs>) -> Result<u32> {
+    let d = sb.data();
+    let g = d.geometry();
+    let mut a = d.alloc.lock();
+    if a.free_inodes == 0 {
+        return Err(ENOSPC);
+    }
+    let bit = alloc_bit(
+        sb,
+        g.inode_bitmap_start,
+        g.inode_bitmap_blocks,
+        g.inodes_count.into(),
+        0,
+    )?
+    .ok_or_else(|| refuse(sb, layout::Error::Corrupt("inode bitmap (free count)")))?;
+    a.free_inodes -= 1;
+    Ok(bit as u32 + 1)
+}
+
+/// Frees inode number `ino`.
+fn free_ino(sb: &SuperBlock<TinyFs>, ino: u32) -> Result {
+    let d = sb.data();
+    let g = d.geometry();
+    let mut a = d.alloc.lock();
+    free_bit(sb, g.inode_bitmap_start, u64::from(ino - 1))?;
+    a.free_inodes += 1;
+    Ok(())
+}
+
+/// Writes `disk` as inode `ino`'s record into the inode table buffer; with `sync`, waits for
+/// it to reach the disk.
+fn store_inode(sb: &SuperBlock<TinyFs>, ino: u32, disk: &layout::Inode, sync: bool) -> Result {
+    let g = sb.data().geometry();
+    let pos = g.inode_pos(ino).map_err(|e| refuse(sb, e))?;
+    let bh = read_meta(sb, pos.block, "inode table block")?;
+    {
+        let _itable = sb.data().itable.lock();
+        change_meta(&bh, |data| {
+            let rec = layout::inode_record_mut(data, pos.offset)?;
+            disk.encode(rec);
+            Ok(())
+        })
+        .map_err(|e| refuse(sb, e))?;
+    }
+    if sync {
+        bh.sync()?;
+    }
+    Ok(())
+}
+
+/// Allocates a zeroed indirect block near `goal` and writes it to the disk before anything
+/// points at it.
+fn new_indirect(inode: &INode<TinyFs>, st: &mut InodeState, goal: u64) -> Result<u32> {
+    let sb = inode.super_block();
+    let g = sb.data().geometry();
+    let n = alloc_block(sb, goal)?;
+    let bh = fs::buffer::Head::get_new(sb, n.into())?;
+    {
+        let mut locked = bh.lock();
+        layout::init_indirect_block(g, locked.data_mut()).map_err(|e| refuse(sb, e))?;
+        seal(locked.data_mut());
+        locked.set_uptodate();
+    }
+    bh.mark_dirty();
+    bh.sync()?;
+    st.disk.blocks += 1;
+    inode.add_bytes(g.block_size() as i64);
+    Ok(n)
+}
+
+/// Records data block `dblock` as block `n` of the file, in its inode or indirect blocks.
+///
+/// Called by `write_inode` once the data is on the disk. Every indirect block it creates is
+/// zeroed and written before it is linked, so no pointer on the disk ever leads to a block
+/// that holds anything but written data or valid pointers.
+fn record_block(inode: &INode<TinyFs>, st: &mut InodeState, n: u64, dblock: u32) -> Result {
+    let sb = inode.super_block();
+    let g = sb.data().geometry();
+    let path = layout::block_path(g, n).map_err(|e| refuse(sb, e))?;
+    if path.levels == 0 {
+        st.disk.direct[path.index[0] as usize] = dblock;
+        return Ok(());
+    }
+    let level = usize::from(path.levels) - 1;
+    let mut ptr = st.disk.indirect[level];
+    if ptr == 0 {
+        ptr = new_indirect(inode, st, dblock.into())?;
+        st.disk.indirect[level] = ptr;
+    }
+    let slots = path.indirect_slots();
+    for (i, &slot) in slots.iter().enumerate() {
+        let bh = read_meta(sb, ptr.into(), "indirect block")?;
+        let next = if i + 1 == slots.len() {
+            dblock
+        } else {
+            match layout::indirect_get(g, bh.data(), slot).map_err(|e| refuse(sb, e))? {
+                0 => new_indirect(inode, st, dblock.into())?,
+                existing => {
+                    ptr = existing;
+                    continue;
+                }
+            }
+        };
+        change_meta(&bh, |data| layout::indirect_set(g, data, slot, next))
+            .map_err(|e| refuse(sb, e))?;
+        ptr = next;
+    }
+    Ok(())
+}
+
+/// Block `n` of a file, for allocation: the block after the file's previous one, if known.
+fn goal_for(sb: &SuperBlock<TinyFs>, st: &InodeState, n: u64) -> u64 {
+    match n.checked_sub(1).map(|p| map_locked(sb, st, p)) {
+        Some(Ok(prev)) if prev != 0 => u64::from(prev) + 1,
+        _ => 0,
+    }
+}
+
+/// Adds entry `name` → `ino` (of type `file_type`) to directory `dir`, growing it by a
+/// block if no block has room.
+fn add_entry(dir: &INode<TinyFs>, name: &[u8], ino: u32, file_type: u8) -> Result {
+    let sb = dir.super_block();
+    let g = sb.data().geometry();
+    let blocks = (dir.size() as u64) >> g.block_size_bits;
+    for n in 0..blocks {
+        let bh = dir_block(dir, n)?;
+        let done = change_meta(&bh, |data| {
+            layout::dir_insert(g, data, n == 0, ino, name, file_type)
+        })
+        .map_err(|e| refuse(sb, e))?;
+        if done.is_some() {
+            bh.sync()?;
+            return Ok(());
+        }
+    }
+    // A new directory block, written before the directory points at it.
+    let mut st = dir.data().state.lock();
+    let goal = goal_for(sb, &st, blocks);
+    let nb = alloc_block(sb, goal)?;
+    let bh = fs::buffer::Head::get_new(sb, nb.into())?;
+    {
+        let mut locked = bh.lock();
+        let data = locked.data_mut();
+        layout::init_dir_block(g, data).map_err(|e| refuse(sb, e))?;
+        layout::dir_insert(g, data, false, ino, name, file_type).map_err(|e| refuse(sb, e))?;
+        seal(data);
+        locked.set_uptodate();
+    }
+    bh.mark_dirty();
+    bh.sync()?;
+    st.disk.blocks += 1;
+    record_block(dir, &mut st, blocks, nb)?;
+    drop(st);
+    dir.add_bytes(g.block_size() as i64);
+    dir.set_size(((blocks + 1) << g.block_size_bits) as i64);
+    dir.mark_dirty();
+    Ok(())
+}
+
+/// Writes `inode`'s record, moving pending blocks into it first; see [`InodeState`].
+fn write_inode_now(inode: &INode<TinyFs>, sync: bool) -> Result {
+    let sb = inode.super_block();
+    // What this write will record: the blocks allocated and the size reached so far...
+    let (pending, size) = {
+        let mut st = inode.data().state.lock();
+        (core::mem::take(&mut st.pending), inode.size())
+    };
+    // ... once the data they cover is on the disk.
+    if !pending.is_empty() {
+        inode.write_and_wait_data()?;
+    }
+    let mut st = inode.data().state.lock();
+    for &(n, dblock) in pending.iter() {
+        record_block(inode, &mut st, n, dblock)?;
+    }
+    let a = inode.attrs();
+    st.disk.mode = a.mode;
+    st.disk.uid = a.uid;
+    st.disk.gid = a.gid;
+    st.disk.atime = from_time(a.atime);
+    st.disk.mtime = from_time(a.mtime);
+    st.disk.ctime = from_time(a.ctime);
+    st.disk.links = u16::try_from(inode.nlink()).map_err(|_| EMLINK)?;
+    st.disk.size = size as u64;
+    let disk = st.disk;
+    drop(st);
+    store_inode(sb, inode.ino() as u32, &disk, sync)
+}
+
+/// Every block a file uses, data and indirect, visited from the disk map and `pending`.
+fn for_each_block(
+    sb: &SuperBlock<TinyFs>,
+    st: &InodeState,
+    f: &mut impl FnMut(u32) -> Result,
+) -> Result {
+    fn walk(
+        sb: &SuperBlock<TinyFs>,
+        ptr: u32,
+        depth: u8,
+        f: &mut impl FnMut(u32) -> Result,
+    ) -> Result {
+        if ptr == 0 {
+            return Ok(());
+        }
+        if depth > 0 {
+            let g = sb.data().geometry();
+            let bh = read_meta(sb, ptr.into(), "indirect block")?;
+            for slot in 0..g.ptrs_per_block() {
+                let child = layout::indirect_get(g, bh.data(), slot).map_err(|e| refuse(sb, e))?;
+                walk(sb, child, depth - 1, f)?;
+            }
+        }
+        f(ptr)
+    }
+    for &p in st.disk.direct.iter() {
+        walk(sb, p, 0, f)?;
+    }
+    for (level, &p) in st.disk.indirect.iter().enumerate() {
+        walk(sb, p, level as u8 + 1, f)?;
+    }
+    for &(_, p) in st.pending.iter() {
+        f(p)?;
+    }
+    Ok(())
 }
 
 /// Directory operations.
@@ -281,6 +692,90 @@ impl inode::Operations for Dir {
             }
         }
         dentry.splice_alias(None)
+    }
+
+    fn create(
+        idmap: &inode::MntIdmap,
+        dir: &INode<TinyFs>,
+        dentry: &DEntry<TinyFs>,
+        mode: u16,
+    ) -> Result {
+        let name = dentry.name();
+        if name.len() > layout::MAX_NAME_LEN {
+            return Err(ENAMETOOLONG);
+        }
+        let sb = dir.super_block();
+        let ino = alloc_ino(sb)?;
+        let mut new = match sb.new_inode(ino.into()) {
+            Ok(new) => new,
+            Err(e) => {
+                free_ino(sb, ino)?;
+                return Err(e);
+            }
+        };
+        let mode = layout::S_IFREG | (mode & layout::S_IALLUGO);
+        let typ = set_ops(&mut new, mode);
+        let now = inode::Time::now();
+        let inode = new.init(inode::Params {
+            typ,
+            mode,
+            size: 0,
+            nlink: 1,
+            owner: inode::Owner::Creator { idmap, dir },
+            blocks: 0,
+            atime: now,
+            mtime: now,
+            ctime: now,
+            value: inode_info(layout::Inode {
+                mode,
+                links: 1,
+                ..Default::default()
+            }),
+        })?;
+        // The inode reaches the disk before the entry that names it.
+        write_inode_now(&inode, true)?;
+        if let Err(e) = add_entry(dir, name, ino, layout::FT_REG_FILE) {
+            // Evicted with no link: its number and record are freed.
+            inode.drop_nlink();
+            return Err(e);
+        }
+        dir.touch_mtime_ctime();
+        dir.mark_dirty();
+        dentry.instantiate(inode);
+        Ok(())
+    }
+
+    fn unlink(dir: &INode<TinyFs>, dentry: &DEntry<TinyFs>) -> Result {
+        let inode = dentry.inode().ok_or(ENOENT)?;
+        let sb = dir.super_block();
+        let g = sb.data().geometry();
+        let name = dentry.name();
+        let blocks = (dir.size() as u64) >> g.block_size_bits;
+        let mut removed = false;
+        for n in 0..blocks {
+            let bh = dir_block(dir, n)?;
+            let found = layout::dir_find(g, bh.data(), n == 0, name).map_err(|e| refuse(sb, e))?;
+            if let Some(e) = found {
+                change_meta(&bh, |data| layout::dir_remove(g, data, n == 0, e.offset))
+                    .map_err(|e| refuse(sb, e))?;
+                // The entry is gone from the disk before the inode can be freed.
+                bh.sync()?;
+                removed = true;
+                break;
+            }
+        }
+        if !removed {
+            return Err(refuse(
+                sb,
+                layout::Error::Corrupt("directory (entry vanished)"),
+            ));
+        }
+        dir.touch_mtime_ctime();
+        dir.mark_dirty();
+        inode.touch_ctime();
+        inode.drop_nlink();
+        inode.mark_dirty();
+        Ok(())
     }
 }
 
@@ -325,6 +820,25 @@ impl fops::Operations for Dir {
     }
 }
 
+/// Regular file inode operations.
+struct File;
+
+#[vtable]
+impl inode::Operations for File {
+    type FileSystem = TinyFs;
+
+    fn setattr(idmap: &inode::MntIdmap, dentry: &DEntry<TinyFs>, attr: &inode::Attr) -> Result {
+        if let Some(size) = attr.size() {
+            // Truncation is not implemented yet: only a size change that changes nothing.
+            if dentry.inode().map(|i| i.size()) != Some(size) {
+                return Err(EOPNOTSUPP);
+            }
+            return Ok(());
+        }
+        inode::setattr_apply(idmap, dentry, attr)
+    }
+}
+
 impl GetBlock for TinyFs {
     type FileSystem = TinyFs;
 
@@ -333,21 +847,40 @@ impl GetBlock for TinyFs {
         block: u64,
         create: bool,
     ) -> Result<Option<buffer::Mapping>> {
-        if create {
-            // Every mount is read-only for now.
-            return Err(EROFS);
-        }
-        Ok(match map_block(inode, block)? {
-            0 => None,
-            ptr => Some(buffer::Mapping {
+        let sb = inode.super_block();
+        let mut st = inode.data().state.lock();
+        let ptr = map_locked(sb, &st, block)?;
+        if ptr != 0 {
+            return Ok(Some(buffer::Mapping {
                 block: ptr.into(),
                 new: false,
-            }),
-        })
+            }));
+        }
+        if !create {
+            return Ok(None);
+        }
+        // Only the data block is allocated now; `write_inode` records it once written.
+        st.pending.reserve(1, GFP_NOFS)?;
+        let goal = goal_for(sb, &st, block);
+        let new = alloc_block(sb, goal)?;
+        let at = st
+            .pending
+            .binary_search_by_key(&block, |&(f, _)| f)
+            .unwrap_or_else(|i| i);
+        // Cannot fail: the room was reserved above.
+        let _ = st.pending.insert_within_capacity(at, (block, new));
+        st.disk.blocks += 1;
+        drop(st);
+        inode.add_bytes(sb.block_size().into());
+        inode.mark_dirty();
+        Ok(Some(buffer::Mapping {
+            block: new.into(),
+            new: true,
+        }))
     }
 }
 
-/// File data moves between the page cache and the device with `mpage`, through the block map.
+/// File data moves between the page cache and the device through the block map.
 #[vtable]
 impl address_space::Operations for TinyFs {
     type FileSystem = TinyFs;
@@ -359,6 +892,40 @@ impl address_space::Operations for TinyFs {
     fn readahead(rac: &mut address_space::ReadaheadControl) {
         buffer::mpage_readahead::<TinyFs>(rac)
     }
+
+    fn write_begin(
+        _file: Option<&fs::LocalFile>,
+        mapping: &address_space::Mapping<TinyFs>,
+        pos: i64,
+        len: u32,
+    ) -> Result<folio::Owned> {
+        buffer::block_write_begin::<TinyFs>(mapping, pos, len)
+    }
+
+    fn write_end(
+        _file: Option<&fs::LocalFile>,
+        mapping: &address_space::Mapping<TinyFs>,
+        pos: i64,
+        len: u32,
+        copied: u32,
+        folio: folio::Owned,
+    ) -> Result<u32> {
+        buffer::generic_write_end(mapping, pos, len, copied, folio)
+    }
+
+    /// Ordered writeback, as ext3's ordered `writepage`: references on the folio's buffers
+    /// are held across the write, which unlocks the folio, and dropped only afterwards.
+    fn writepages(
+        mapping: &address_space::Mapping<TinyFs>,
+        wbc: &mut sb::WritebackControl,
+    ) -> Result {
+        mapping.for_each_writeback_folio(wbc, |folio, wbc| {
+            let refs = buffer::FolioBufferRefs::new(&folio);
+            let ret = buffer::write_full_folio::<TinyFs>(folio, wbc);
+            drop(refs);
+            ret
+        })
+    }
 }
 
 #[vtable]
@@ -366,7 +933,12 @@ impl sb::Operations for TinyFs {
     type FileSystem = TinyFs;
 
     fn statfs(dentry: &DEntry<TinyFs>, stat: &mut sb::Stat) -> Result {
-        let d = &dentry.super_block().data().disk;
+        let data = dentry.super_block().data();
+        let d = &data.disk;
+        let (free_blocks, free_inodes) = {
+            let a = data.alloc.lock();
+            (a.free_blocks, a.free_inodes)
+        };
         let uuid = d.uuid;
         let lo = u64::from_le_bytes([
             uuid[0], uuid[1], uuid[2], uuid[3], uuid[4], uuid[5], uuid[6], uuid[7],
@@ -379,12 +951,70 @@ impl sb::Operations for TinyFs {
             namelen: layout::MAX_NAME_LEN as u64,
             bsize: d.geometry.block_size() as u64,
             blocks: d.geometry.blocks_count,
-            bfree: d.free_blocks,
-            bavail: d.free_blocks,
+            bfree: free_blocks,
+            bavail: free_blocks,
             files: d.geometry.inodes_count.into(),
-            ffree: d.free_inodes.into(),
+            ffree: free_inodes.into(),
             fsid: lo ^ hi,
         };
+        Ok(())
+    }
+
+    fn write_inode(inode: &INode<TinyFs>, wbc: &mut sb::WritebackControl) -> Result {
+        write_inode_now(inode, wbc.is_sync())
+    }
+
+    fn evict_inode(inode: &INode<TinyFs>) {
+        if inode.nlink() != 0 {
+            return;
+        }
+        let sb = inode.super_block();
+        let ino = inode.ino() as u32;
+        let st = inode.data().state.lock();
+        // The record is cleared on the disk before its blocks and number can be reused.
+        if store_inode(sb, ino, &layout::Inode::default(), true).is_err() {
+            pr_err!(
+                "inode {}: cannot clear its record: its blocks are leaked\n",
+                ino
+            );
+            return;
+        }
+        let mut blocks = KVec::<u32>::new();
+        let walked = for_each_block(sb, &st, &mut |b| {
+            blocks.push(b, GFP_NOFS)?;
+            Ok(())
+        });
+        drop(st);
+        if walked.is_err() {
+            pr_err!(
+                "inode {}: cannot read its block map: its blocks are leaked\n",
+                ino
+            );
+        }
+        for b in blocks {
+            let _ = free_block(sb, b);
+        }
+        let _ = free_ino(sb, ino);
+    }
+
+    fn sync_fs(sb: &SuperBlock<TinyFs>, wait: bool) -> Result {
+        let data = sb.data();
+        let mut disk = data.disk.clone();
+        {
+            let a = data.alloc.lock();
+            disk.free_blocks = a.free_blocks;
+            disk.free_inodes = a.free_inodes;
+        }
+        disk.write_time = inode::Time::now().secs as u64;
+        let bh = sb.bread(0)?;
+        {
+            let mut locked = bh.lock();
+            disk.encode(locked.data_mut());
+        }
+        bh.mark_dirty();
+        if wait {
+            bh.sync()?;
+        }
         Ok(())
     }
 }

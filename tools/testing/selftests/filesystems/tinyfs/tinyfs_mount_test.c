@@ -92,8 +92,7 @@ FIXTURE_VARIANT_ADD(tinyfs, bs4096) { .block_size = 4096 };
 
 FIXTURE_SETUP(tinyfs)
 {
-	char path[PATH_MAX];
-	int fd;
+	int fd, ret;
 
 	self->dev = getenv("TINYFS_DEV");
 	if (!self->dev || !*self->dev)
@@ -103,13 +102,9 @@ FIXTURE_SETUP(tinyfs)
 	ASSERT_EQ(0, ioctl(fd, BLKGETSIZE64, &self->dev_size));
 	close(fd);
 
-	if (!tinyfs_module_listed()) {
-		fd = tinyfs_open_module(path, sizeof(path));
-		ASSERT_LE(0, fd) TH_LOG("cannot open %s: %s", path, strerror(errno));
-		ASSERT_EQ(0, tinyfs_finit_module(fd)) TH_LOG("finit_module: %s", strerror(errno));
-		close(fd);
-		self->loaded_here = true;
-	}
+	ret = tinyfs_ensure_module();
+	ASSERT_LE(0, ret) TH_LOG("loading tinyfs.ko: %s", strerror(errno));
+	self->loaded_here = ret > 0;
 
 	strcpy(self->mnt, "/tmp/tinyfs-mnt.XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(self->mnt));
@@ -209,12 +204,12 @@ TEST_F(tinyfs, lookup_of_missing_names)
 	EXPECT_EQ(ENAMETOOLONG, errno);
 }
 
-/* Writing is not implemented yet: the mount is read-only, and says so. */
-TEST_F(tinyfs, mount_is_read_only_for_now)
+TEST_F(tinyfs, read_only_mount_refuses_writes)
 {
 	char name[PATH_MAX];
 
-	ASSERT_EQ(0, do_mount(NULL));
+	ASSERT_EQ(0, mount(self->dev, self->mnt, TINYFS_NAME, MS_RDONLY, NULL));
+	self->mounted = true;
 	snprintf(name, sizeof(name), "%s/new", self->mnt);
 	EXPECT_EQ(-1, open(name, O_CREAT | O_WRONLY, 0644));
 	EXPECT_EQ(EROFS, errno);

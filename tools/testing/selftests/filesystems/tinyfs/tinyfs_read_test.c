@@ -117,7 +117,7 @@ FIXTURE_SETUP(tree)
 	const char *mkfs = getenv("TINYFS_MKFS");
 	char path[PATH_MAX], longname[256];
 	unsigned int i;
-	int fd;
+	int fd, ret;
 
 	self->dev = getenv("TINYFS_DEV");
 	if (!self->dev || !*self->dev)
@@ -125,13 +125,9 @@ FIXTURE_SETUP(tree)
 	if (!mkfs || !*mkfs)
 		mkfs = "mkfs.tinyfs";
 
-	if (!tinyfs_module_listed()) {
-		fd = tinyfs_open_module(path, sizeof(path));
-		ASSERT_LE(0, fd) TH_LOG("cannot open %s: %s", path, strerror(errno));
-		ASSERT_EQ(0, tinyfs_finit_module(fd));
-		close(fd);
-		self->loaded_here = true;
-	}
+	ret = tinyfs_ensure_module();
+	ASSERT_LE(0, ret) TH_LOG("loading tinyfs.ko: %s", strerror(errno));
+	self->loaded_here = ret > 0;
 
 	/* The source tree. */
 	strcpy(self->src, "/tmp/tinyfs-src.XXXXXX");
@@ -290,7 +286,7 @@ TEST_F(tree, symlink_is_followed)
 	EXPECT_EQ(70000, st.st_size);
 }
 
-TEST_F(tree, files_are_read_only_for_now)
+TEST_F(tree, read_only_mount_refuses_writes)
 {
 	char path[PATH_MAX];
 

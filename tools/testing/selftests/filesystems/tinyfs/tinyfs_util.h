@@ -72,6 +72,25 @@ static inline int tinyfs_open_module(char *path, size_t size)
 	return open(path, O_RDONLY | O_CLOEXEC);
 }
 
+/*
+ * Load tinyfs unless it is loaded already: returns 1 if this loaded it (the
+ * caller unloads it when done), 0 if it was there, -1 with errno on error.
+ */
+static inline int tinyfs_ensure_module(void)
+{
+	char path[PATH_MAX];
+	int fd, ret;
+
+	if (tinyfs_module_listed())
+		return 0;
+	fd = tinyfs_open_module(path, sizeof(path));
+	if (fd < 0)
+		return -1;
+	ret = tinyfs_finit_module(fd);
+	close(fd);
+	return ret ? -1 : 1;
+}
+
 /* Open /dev/kmsg positioned after the last record logged so far. */
 static inline int kmsg_open_at_end(void)
 {
