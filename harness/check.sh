@@ -4,7 +4,9 @@
 #   - host: cargo test of the userspace tools (tools/tinyfs);
 #   - lint: checkpatch, rustfmt and clippy (harness/lint.sh), one result each;
 #   - guest: the KUnit suites with the kernel crate's Rust doctests (at boot),
-#     and the tinyfs kselftests with the in-tree and the out-of-tree module.
+#     and the tinyfs kselftests with the in-tree and the out-of-tree module;
+#   - guest: the ordered-data crash test (harness/crash-test.sh), one result per
+#     block size.
 # A guest whose kernel log holds an error report counts as a failed test.
 # Ends with the line 'N passed, N failed, N skipped'; exits non-zero on any
 # failure.
@@ -50,6 +52,14 @@ truncate -s 64M "$RESULTS/scratch.img"
 	harness/guest-tests.sh "$KSFT" "$OOT/samples/rust/tinyfs/tinyfs.ko" \
 	"$TOOLS_BIN/mkfs.tinyfs" /dev/vda "$G" ||
 	fail "guest run (see above)"
+
+say "guest: ordered data across crashes (harness/crash-test.sh)"
+set +e
+"$TINYFS_ROOT/harness/crash-test.sh" | tee "$RESULTS/crash.log"
+set -e
+read -r p f < <(sed -n 's/^crash: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$RESULTS/crash.log")
+[ -n "${p:-}" ] || { p=0 f=1; echo "FAILED: the crash test did not finish"; }
+passed=$((passed + p)) failed=$((failed + f))
 
 say "results"
 # Every installed kselftest must have left a log, with the in-tree and the

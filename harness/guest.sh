@@ -3,7 +3,7 @@
 # Boot the built kernel in a QEMU guest with virtme-ng, run a command in it as
 # root and bring back its output and exit status.
 #
-# Usage: guest.sh [--disk IMG]... [--timeout SECONDS] [--out DIR] -- COMMAND...
+# Usage: guest.sh [--disk IMG]... [--timeout SECONDS] [--out DIR] [--expect-reboot] -- COMMAND...
 #
 # The guest's root is the host's, shared read-only; DIR (default: a new
 # directory under the cache) is shared read-write and holds, afterwards:
@@ -21,11 +21,13 @@
 disks=()
 timeout=900
 out=
+expect_reboot=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--disk) disks+=(--disk "$(realpath "$2")"); shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
+	--expect-reboot) expect_reboot=1; shift ;;
 	--) shift; break ;;
 	*) die "usage: guest.sh [--disk IMG]... [--timeout SECONDS] [--out DIR] -- COMMAND..." ;;
 	esac
@@ -81,7 +83,21 @@ timeout --kill-after=10 "$timeout" vng --run "$KERNEL" "${accel[@]}" --user root
 vng_rc=$?
 set -e
 
+KERNEL_ERRORS='BUG:|WARNING:|Oops|KFENCE|UBSAN|Kernel panic|general protection fault|kernel BUG|DEBUG_LOCKS_WARN_ON|INFO: task .* blocked|INFO: trying to register|soft lockup|hard LOCKUP|rcu_.*self-detected|detected stall|panicked at'
+
 [ -f "$out/output.log" ] && cat "$out/output.log"
+
+if [ $expect_reboot = 1 ]; then
+	# The command reboots the guest itself (a simulated crash): it leaves no status, and
+	# the kernel log is the console's.
+	[ ! -f "$out/status" ] || die "the command did not reboot the guest"
+	[ $vng_rc != 124 ] && [ $vng_rc != 137 ] || die "the guest did not finish within ${timeout}s"
+	if grep -E "$KERNEL_ERRORS" "$out/console.log" >"$out/kernel-errors.log"; then
+		grep -E -A 20 "$KERNEL_ERRORS" "$out/console.log" | head -n 80 >&2
+		die "the guest's kernel log has error reports"
+	fi
+	exit 0
+fi
 
 if [ ! -f "$out/status" ]; then
 	echo "---- last console lines ($out/console.log) ----" >&2
@@ -91,7 +107,6 @@ if [ ! -f "$out/status" ]; then
 fi
 
 # Kernel error reports, from the guest's dmesg or, if it crashed, its console.
-KERNEL_ERRORS='BUG:|WARNING:|Oops|KFENCE|UBSAN|Kernel panic|general protection fault|kernel BUG|DEBUG_LOCKS_WARN_ON|INFO: task .* blocked|INFO: trying to register|soft lockup|hard LOCKUP|rcu_.*self-detected|detected stall|panicked at'
 log=$out/dmesg.log
 [ -s "$log" ] || log=$out/console.log
 if grep -E "$KERNEL_ERRORS" "$log" >"$out/kernel-errors.log"; then

@@ -34,6 +34,19 @@ module! {
     authors: ["tinyfs developers"],
     description: "tinyfs: a small block-backed read-write filesystem",
     license: "GPL",
+    params: {
+        ordered_data: bool {
+            default: true,
+            description: "Write data before the metadata that points at it (debugging aid: \
+                          false writes block pointers to the disk as soon as blocks are \
+                          allocated, the negative control of the crash test)",
+        },
+    },
+}
+
+/// Whether data is ordered before metadata (the default; see `ordered_data`).
+fn ordered() -> bool {
+    module_parameters::ordered_data.value()
 }
 
 #[pin_data(PinnedDrop)]
@@ -543,6 +556,9 @@ fn record_block(inode: &INode<TinyFs>, st: &mut InodeState, n: u64, dblock: u32)
         };
         change_meta(&bh, |data| layout::indirect_set(g, data, slot, next))
             .map_err(|e| refuse(sb, e))?;
+        if !ordered() {
+            bh.sync()?;
+        }
         ptr = next;
     }
     Ok(())
@@ -606,7 +622,7 @@ fn write_inode_now(inode: &INode<TinyFs>, sync: bool) -> Result {
         (core::mem::take(&mut st.pending), inode.size())
     };
     // ... once the data they cover is on the disk.
-    if !pending.is_empty() {
+    if !pending.is_empty() && ordered() {
         inode.write_and_wait_data()?;
     }
     let mut st = inode.data().state.lock();
@@ -863,6 +879,22 @@ impl GetBlock for TinyFs {
         st.pending.reserve(1, GFP_NOFS)?;
         let goal = goal_for(sb, &st, block);
         let new = alloc_block(sb, goal)?;
+        if !ordered() {
+            // Unordered: the pointer goes into the inode and indirect blocks, and onto the
+            // disk, at once, before the data.
+            record_block(inode, &mut st, block, new)?;
+            st.disk.blocks += 1;
+            st.disk.size = inode.size() as u64;
+            let disk = st.disk;
+            drop(st);
+            store_inode(sb, inode.ino() as u32, &disk, true)?;
+            inode.add_bytes(sb.block_size().into());
+            inode.mark_dirty();
+            return Ok(Some(buffer::Mapping {
+                block: new.into(),
+                new: true,
+            }));
+        }
         let at = st
             .pending
             .binary_search_by_key(&block, |&(f, _)| f)
