@@ -35,13 +35,20 @@ elif [ $((p + f)) = 0 ]; then
 	fail "cargo test ran no test"
 fi
 
+# Runs a suite that ends with the line 'NAME: N passed, N failed' and counts it.
+suite() {
+	local name=$1 p f
+	shift
+	set +e
+	"$@" | tee "$RESULTS/$name.log"
+	set -e
+	read -r p f < <(sed -n "s/^$name: \([0-9]*\) passed, \([0-9]*\) failed\$/\1 \2/p" "$RESULTS/$name.log") || true
+	[ -n "${p:-}" ] || { p=0 f=1; echo "FAILED: $name did not finish"; }
+	passed=$((passed + p)) failed=$((failed + f))
+}
+
 say "lint: checkpatch, rustfmt, clippy"
-set +e
-"$TINYFS_ROOT/harness/lint.sh" | tee "$RESULTS/lint.log"
-set -e
-read -r p f < <(sed -n 's/^lint: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$RESULTS/lint.log")
-[ -n "${p:-}" ] || { p=0 f=1; echo "FAILED: lint did not finish"; }
-passed=$((passed + p)) failed=$((failed + f))
+suite lint "$TINYFS_ROOT/harness/lint.sh"
 
 say "guest: KUnit and kselftests"
 G=$RESULTS/guest
@@ -54,12 +61,7 @@ truncate -s 64M "$RESULTS/scratch.img"
 	fail "guest run (see above)"
 
 say "guest: ordered data across crashes (harness/crash-test.sh)"
-set +e
-"$TINYFS_ROOT/harness/crash-test.sh" | tee "$RESULTS/crash.log"
-set -e
-read -r p f < <(sed -n 's/^crash: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$RESULTS/crash.log")
-[ -n "${p:-}" ] || { p=0 f=1; echo "FAILED: the crash test did not finish"; }
-passed=$((passed + p)) failed=$((failed + f))
+suite crash "$TINYFS_ROOT/harness/crash-test.sh"
 
 say "results"
 # Every installed kselftest must have left a log, with the in-tree and the
@@ -70,8 +72,10 @@ for t in $(sed -n 's|^filesystems/tinyfs:||p' "$KSFT/kselftest-list.txt"); do
 done
 [ ${#logs[@]} -gt 1 ] || fail "no kselftest is installed ($KSFT/kselftest-list.txt)"
 py "$TINYFS_ROOT/harness/ktap.py" "$SRC" "${logs[@]}" | tee "$RESULTS/ktap.log"
+p= f= s=
 read -r p f s < <(tail -n 1 "$RESULTS/ktap.log" |
-	py -c 'import json, sys; d = json.load(sys.stdin); print(d["passed"], d["failed"], d["skipped"])')
+	py -c 'import json, sys; d = json.load(sys.stdin); print(d["passed"], d["failed"], d["skipped"])') || true
+[ -n "$p" ] || { p=0 f=1 s=0; echo "FAILED: the KTAP results could not be counted"; }
 passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 
 # Every test can run here: a skipped one means a missing device, tool or module.
