@@ -179,6 +179,25 @@ fn change_meta<R>(
     Ok(r)
 }
 
+/// Counts the free items of a bitmap of `blocks` blocks from block `start`, checking each.
+fn count_free(
+    sb: &SuperBlock<TinyFs, sb::New>,
+    start: u64,
+    blocks: u32,
+    check: impl Fn(u32, &[u8]) -> core::result::Result<(), layout::Error>,
+) -> Result<u64> {
+    let mut free = 0u64;
+    for i in 0..blocks {
+        let bh = sb.bread(start + u64::from(i))?;
+        if !layout::block_csum_ok_with(crc32c, bh.data()) {
+            return Err(refuse(sb, layout::Error::BadChecksum("bitmap block")));
+        }
+        check(i, bh.data()).map_err(|e| refuse(sb, e))?;
+        free += u64::from(layout::bitmap_count_zeros(bh.data()));
+    }
+    Ok(free)
+}
+
 impl fs::FileSystem for TinyFs {
     type Data = SbInfo;
     type INodeData = InodeInfo;
@@ -224,9 +243,23 @@ impl fs::FileSystem for TinyFs {
         sb.set_block_size(bs)?;
         sb.set_magic(layout::MAGIC.into());
         sb.set_max_bytes(i64::try_from(layout::max_file_size(&g)).unwrap_or(i64::MAX));
+        // The super block's free counts are only written by `sync_fs`: after a crash they
+        // lag the bitmaps, which are the truth.
+        let free_blocks = count_free(sb, g.block_bitmap_start, g.block_bitmap_blocks, |i, b| {
+            g.check_block_bitmap(i, b)
+        })?;
+        let free_inodes = count_free(sb, g.inode_bitmap_start, g.inode_bitmap_blocks, |i, b| {
+            g.check_inode_bitmap(i, b)
+        })?;
+        if free_blocks != disk.free_blocks || free_inodes != u64::from(disk.free_inodes) {
+            pr_info!(
+                "{}: free counts taken from the bitmaps (the file system was not unmounted cleanly)\n",
+                sb.id().to_str().unwrap_or("?")
+            );
+        }
         let alloc = Alloc {
-            free_blocks: disk.free_blocks,
-            free_inodes: disk.free_inodes,
+            free_blocks,
+            free_inodes: u32::try_from(free_inodes).map_err(|_| EUCLEAN)?,
         };
         Ok(try_pin_init!(SbInfo {
             disk,
