@@ -137,7 +137,13 @@ pub fn block_csum_with(crc: impl Fn(u32, &[u8]) -> u32, block: &[u8]) -> u32 {
 /// Stores the checksum of `block` in its last [`CSUM_SIZE`] bytes. A buffer
 /// shorter than that has no room for one and is left alone.
 pub fn set_block_csum(block: &mut [u8]) {
-    let csum = block_csum_with(crc32c, block);
+    set_block_csum_with(crc32c, block)
+}
+
+/// [`set_block_csum`] with `crc` as the CRC32C function (the kernel's
+/// `crc32c()`, say; see [`crc32c`] for the convention).
+pub fn set_block_csum_with(crc: impl Fn(u32, &[u8]) -> u32, block: &mut [u8]) {
+    let csum = block_csum_with(crc, block);
     let len = block.len();
     if let Some(tail) = block.get_mut(len.saturating_sub(CSUM_SIZE)..) {
         if tail.len() == CSUM_SIZE {

@@ -158,9 +158,7 @@ fn read_meta(
 
 /// Stores the checksum of a metadata block in its last bytes.
 fn seal(block: &mut [u8]) {
-    let csum = layout::block_csum_with(crc32c, block);
-    let len = block.len();
-    block[len - layout::CSUM_SIZE..].copy_from_slice(&csum.to_le_bytes());
+    layout::set_block_csum_with(crc32c, block);
 }
 
 /// Changes metadata block `bh` with `f` under the buffer lock, reseals and dirties it.
