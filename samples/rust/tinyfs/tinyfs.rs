@@ -2,10 +2,10 @@
 
 //! tinyfs: a small block-backed read-write filesystem.
 //!
-//! This part of the series mounts a tinyfs image read-only: it validates the super block
-//! against the device, reads inodes, directories, file data (through the page cache) and
-//! symbolic links, and answers `statfs()`. Writing and the O_DIRECT path come in later
-//! parts. See
+//! It validates the super block against the device, looks up and lists directories, creates,
+//! writes (through the page cache, with ordered data: data reaches the disk before the
+//! metadata that points at it), reads and removes regular files, follows symbolic links and
+//! answers `statfs()`. The O_DIRECT path comes in a later part of the series. See
 //! `Documentation/filesystems/tinyfs.rst`.
 //!
 //! The on-disk format is defined in `layout.rs`, shared with the userspace tools. The module
