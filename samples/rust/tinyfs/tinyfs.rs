@@ -711,6 +711,34 @@ fn for_each_block(
     Ok(())
 }
 
+/// A directory entry found by [`find_entry`].
+struct Found {
+    /// The directory block holding it.
+    bh: ARef<fs::buffer::Head>,
+    /// That block's index in the directory.
+    n: u64,
+    /// The record's offset in the block.
+    offset: usize,
+    /// The inode it names.
+    ino: u32,
+}
+
+/// Looks `name` up in directory `dir`, block by block.
+fn find_entry(dir: &INode<TinyFs>, name: &[u8]) -> Result<Option<Found>> {
+    let sb = dir.super_block();
+    let g = sb.data().geometry();
+    let blocks = (dir.size() as u64) >> g.block_size_bits;
+    for n in 0..blocks {
+        let bh = dir_block(dir, n)?;
+        let found = layout::dir_find(g, bh.data(), n == 0, name).map_err(|e| refuse(sb, e))?;
+        if let Some(e) = found {
+            let (offset, ino) = (e.offset, e.inode);
+            return Ok(Some(Found { bh, n, offset, ino }));
+        }
+    }
+    Ok(None)
+}
+
 /// Directory operations.
 struct Dir;
 
@@ -727,18 +755,13 @@ impl inode::Operations for Dir {
         if name.len() > layout::MAX_NAME_LEN {
             return Err(ENAMETOOLONG);
         }
-        let sb = parent.super_block();
-        let g = sb.data().geometry();
-        let blocks = (parent.size() as u64) >> g.block_size_bits;
-        for n in 0..blocks {
-            let bh = dir_block(parent, n)?;
-            let found = layout::dir_find(g, bh.data(), n == 0, name).map_err(|e| refuse(sb, e))?;
-            if let Some(e) = found {
-                let inode = iget(sb, e.inode)?;
-                return dentry.splice_alias(Some(inode));
+        match find_entry(parent, name)? {
+            Some(found) => {
+                let inode = iget(parent.super_block(), found.ino)?;
+                dentry.splice_alias(Some(inode))
             }
+            None => dentry.splice_alias(None),
         }
-        dentry.splice_alias(None)
     }
 
     fn create(
@@ -796,27 +819,15 @@ impl inode::Operations for Dir {
         let inode = dentry.inode().ok_or(ENOENT)?;
         let sb = dir.super_block();
         let g = sb.data().geometry();
-        let name = dentry.name();
-        let blocks = (dir.size() as u64) >> g.block_size_bits;
-        let mut removed = false;
-        for n in 0..blocks {
-            let bh = dir_block(dir, n)?;
-            let found = layout::dir_find(g, bh.data(), n == 0, name).map_err(|e| refuse(sb, e))?;
-            if let Some(e) = found {
-                change_meta(&bh, |data| layout::dir_remove(g, data, n == 0, e.offset))
-                    .map_err(|e| refuse(sb, e))?;
-                // The entry is gone from the disk before the inode can be freed.
-                bh.sync()?;
-                removed = true;
-                break;
-            }
-        }
-        if !removed {
-            return Err(refuse(
-                sb,
-                layout::Error::Corrupt("directory (entry vanished)"),
-            ));
-        }
+        let found = find_entry(dir, dentry.name())?
+            .ok_or_else(|| refuse(sb, layout::Error::Corrupt("directory (entry vanished)")))?;
+        let first = found.n == 0;
+        change_meta(&found.bh, |data| {
+            layout::dir_remove(g, data, first, found.offset)
+        })
+        .map_err(|e| refuse(sb, e))?;
+        // The entry is gone from the disk before the inode can be freed.
+        found.bh.sync()?;
         dir.touch_mtime_ctime();
         dir.mark_dirty();
         inode.touch_ctime();
