@@ -180,3 +180,54 @@ __rust_helper void rust_helper_folio_zero_segment(struct folio *folio, size_t st
 {
 	folio_zero_segment(folio, start, xend);
 }
+
+__rust_helper void rust_helper_inode_lock(struct inode *inode)
+{
+	inode_lock(inode);
+}
+
+__rust_helper int rust_helper_inode_trylock(struct inode *inode)
+{
+	return inode_trylock(inode);
+}
+
+__rust_helper void rust_helper_inode_unlock(struct inode *inode)
+{
+	inode_unlock(inode);
+}
+
+__rust_helper bool rust_helper_is_sync_kiocb(struct kiocb *kiocb)
+{
+	return is_sync_kiocb(kiocb);
+}
+
+__rust_helper bool rust_helper_iocb_is_dsync(const struct kiocb *iocb)
+{
+	return iocb_is_dsync(iocb);
+}
+
+__rust_helper bool rust_helper_iocb_is_nowait(const struct kiocb *iocb)
+{
+	return iocb->ki_flags & IOCB_NOWAIT;
+}
+
+__rust_helper ssize_t rust_helper_generic_write_sync(struct kiocb *iocb,
+						     ssize_t count)
+{
+	return generic_write_sync(iocb, count);
+}
+
+__rust_helper unsigned int rust_helper_bdev_logical_block_size(struct block_device *bdev)
+{
+	return bdev_logical_block_size(bdev);
+}
+
+__rust_helper int rust_helper_iov_iter_rw(const struct iov_iter *i)
+{
+	return iov_iter_rw(i);
+}
+
+__rust_helper void rust_helper_file_set_fmode_nowait(struct file *file)
+{
+	file->f_mode |= FMODE_NOWAIT;
+}

@@ -3,14 +3,23 @@
 //! Address space operations: how a file system moves file data between the page cache and
 //! its device, C's `struct address_space_operations`.
 //!
-//! For now: reading ([`Operations::read_folio`], [`Operations::readahead`]). A
-//! buffer-head-based file system implements them with [`super::buffer::mpage_read_folio`]
-//! and [`super::buffer::mpage_readahead`] and its [`super::buffer::GetBlock`].
+//! Reading ([`Operations::read_folio`], [`Operations::readahead`]), buffered writing
+//! ([`Operations::write_begin`], [`Operations::write_end`], [`Operations::writepages`]) and
+//! direct I/O ([`Operations::direct_io`]). A buffer-head-based file system implements them
+//! with the functions of [`super::buffer`] and its [`super::buffer::GetBlock`]. [`Mapping`]
+//! has the page cache operations a direct I/O path needs: writing a range back, and
+//! invalidating it.
 //!
 //! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
 
-use super::{file::LocalFile, folio, inode::INode, sb::WritebackControl, FileSystem};
-use crate::{bindings, error::from_result, prelude::*, types::Opaque};
+use super::{file::LocalFile, folio, inode::INode, sb::WritebackControl, FileSystem, Kiocb};
+use crate::{
+    bindings,
+    error::{from_result, to_result},
+    iov::{IovIterDest, IovIterSource},
+    prelude::*,
+    types::Opaque,
+};
 use core::marker::PhantomData;
 
 /// A readahead request: C's `struct readahead_control`.
@@ -51,6 +60,33 @@ impl<T: FileSystem> Mapping<T> {
     /// The raw pointer to the C mapping.
     pub(crate) fn as_ptr(&self) -> *mut bindings::address_space {
         self.0.get()
+    }
+
+    /// Writes the dirty folios of bytes `start..=end` back and waits for their writeback,
+    /// including writeback started earlier (`filemap_write_and_wait_range()`).
+    pub fn write_and_wait_range(&self, start: i64, end: i64) -> Result {
+        // SAFETY: By the type invariants the mapping is valid.
+        to_result(unsafe { bindings::filemap_write_and_wait_range(self.as_ptr(), start, end) })
+    }
+
+    /// Whether any folio of bytes `start..=end` is in the page cache
+    /// (`filemap_range_has_page()`).
+    pub fn range_has_folio(&self, start: i64, end: i64) -> bool {
+        // SAFETY: By the type invariants the mapping is valid.
+        unsafe { bindings::filemap_range_has_page(self.as_ptr(), start, end) }
+    }
+
+    /// Removes the folios of page indices `first..=last` from the page cache, unmapping them
+    /// from user space and releasing their buffers (`invalidate_inode_pages2_range()`).
+    ///
+    /// Fails with `EBUSY` if a folio could not be removed: its buffers are still referenced
+    /// (by writeback that holds them, for example) or it was redirtied. The folios that could
+    /// be removed are removed. Other errors come from writing back a dirty folio.
+    pub fn invalidate_range(&self, first: u64, last: u64) -> Result {
+        // SAFETY: By the type invariants the mapping is valid.
+        to_result(unsafe {
+            bindings::invalidate_inode_pages2_range(self.as_ptr(), first as _, last as _)
+        })
     }
 
     /// The inode whose data this is.
@@ -135,6 +171,56 @@ pub trait Operations {
     fn writepages(_mapping: &Mapping<Self::FileSystem>, _wbc: &mut WritebackControl) -> Result {
         build_error!(crate::error::VTABLE_DEFAULT_ERROR)
     }
+
+    /// Transfers data between `iter` and the disk blocks of the file of `kiocb`, at its
+    /// position, bypassing the page cache (`->direct_IO`). A buffer-head-based file system
+    /// calls [`super::buffer::blockdev_direct_io`].
+    ///
+    /// The VFS calls it for `O_DIRECT` reads (from `generic_file_read_iter()`, after writing
+    /// the range back, without the inode's lock); a file system's own `write_iter` calls it
+    /// for writes, with the inode's lock held and the range invalidated. Its presence is what
+    /// lets files be opened with `O_DIRECT`.
+    ///
+    /// Returns the bytes transferred, or `EIOCBQUEUED` for an asynchronous request that will
+    /// complete later; a short count leaves the rest to the page cache.
+    fn direct_io(
+        _kiocb: &mut Kiocb<'_, ()>,
+        _inode: &INode<Self::FileSystem>,
+        _iter: DirectIter<'_, '_>,
+    ) -> Result<usize> {
+        build_error!(crate::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// The data of a direct I/O request: where a read puts it, or where a write takes it from.
+pub enum DirectIter<'a, 'data> {
+    /// A read (`iov_iter_rw() == READ`).
+    Read(&'a mut IovIterDest<'data>),
+    /// A write (`iov_iter_rw() == WRITE`).
+    Write(&'a mut IovIterSource<'data>),
+}
+
+impl DirectIter<'_, '_> {
+    /// The raw pointer to the C iterator.
+    pub(crate) fn as_raw(&mut self) -> *mut bindings::iov_iter {
+        match self {
+            DirectIter::Read(i) => i.as_raw(),
+            DirectIter::Write(i) => i.as_raw(),
+        }
+    }
+
+    /// The number of bytes left in the request.
+    pub fn len(&self) -> usize {
+        match self {
+            DirectIter::Read(i) => i.len(),
+            DirectIter::Write(i) => i.len(),
+        }
+    }
+
+    /// Whether no bytes are left in the request.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// An address space operations table for file system type `T`.
@@ -178,6 +264,11 @@ impl<U: Operations> Table<U> {
         },
         writepages: if U::HAS_WRITEPAGES {
             Some(writepages::<U>)
+        } else {
+            None
+        },
+        direct_IO: if U::HAS_DIRECT_IO {
+            Some(direct_io::<U>)
         } else {
             None
         },
@@ -297,4 +388,30 @@ unsafe extern "C" fn writepages<U: Operations>(
         U::writepages(mapping, wbc)?;
         Ok(0)
     })
+}
+
+/// # Safety
+///
+/// Called with a valid kiocb for a regular file of a file system of type `U::FileSystem` and
+/// a valid iterator, both exclusively ours for the call.
+unsafe extern "C" fn direct_io<U: Operations>(
+    iocb: *mut bindings::kiocb,
+    iter: *mut bindings::iov_iter,
+) -> isize {
+    // SAFETY: Per the function's safety requirements the kiocb and its file are valid, and the
+    // file's mapping belongs to an initialised inode of type `U::FileSystem`; the iterator's
+    // direction says which wrapper applies.
+    let (mut kiocb, inode, iter) = unsafe {
+        let inode = INode::from_raw((*(*(*iocb).ki_filp).f_mapping).host);
+        let iter = if bindings::iov_iter_rw(iter) == bindings::WRITE as c_int {
+            DirectIter::Write(IovIterSource::from_raw(iter))
+        } else {
+            DirectIter::Read(IovIterDest::from_raw(iter))
+        };
+        (Kiocb::<()>::from_raw(iocb), inode, iter)
+    };
+    match U::direct_io(&mut kiocb, inode, iter) {
+        Ok(n) => n as isize,
+        Err(e) => e.to_errno() as isize,
+    }
 }

@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Buffer heads: blocks of a block device cached in the buffer cache, and the block mapping
-//! function ([`GetBlock`]) through which the buffer cache and `mpage` read a file's data.
+//! function ([`GetBlock`]) through which the buffer cache, `mpage` and direct I/O
+//! ([`blockdev_direct_io`]) reach a file's blocks.
 //!
 //! C header: [`include/linux/buffer_head.h`](srctree/include/linux/buffer_head.h)
 
 use super::{
-    address_space, folio,
+    address_space::{self, DirectIter},
+    folio,
     inode::INode,
     sb::{SuperBlock, WritebackControl},
-    FileSystem,
+    FileSystem, Kiocb,
 };
 use crate::{
     bindings,
@@ -261,6 +263,50 @@ pub fn generic_write_end<T: FileSystem>(
     };
     to_result(ret)?;
     Ok(ret as u32)
+}
+
+/// Direct I/O between `iter` and the blocks of `inode` that `G` maps, at the kiocb's position
+/// (`__blockdev_direct_IO()` with `DIO_LOCKING`). Blocks that are contiguous on the device go
+/// in one bio. For a write, `G::get_block` is called with `create` for holes, and a partly
+/// written new block is zeroed around the data. A read of a hole reads zeros; a read stops at
+/// the end of the file.
+///
+/// The offset, the length and the memory of `iter` must be aligned to the file system's block
+/// size or the device's logical block size, or this fails with `EINVAL`. Returns the bytes
+/// transferred, or `EIOCBQUEUED` for an asynchronous request that completes later. An
+/// asynchronous write past the end of the file is waited for: the caller updates the size.
+///
+/// Locking (`DIO_LOCKING`): a read takes the inode's lock while it maps blocks and writes the
+/// range back first, so it must be called without the lock. A write must be called with the
+/// lock held ([`INode::lock`]) and the range's page cache invalidated, as
+/// [`address_space::Operations::direct_io`] says. The inode's `i_dio_count` is raised from
+/// submission to completion ([`INode::dio_wait`]).
+///
+/// Needs `CONFIG_LEGACY_DIRECT_IO`, which a file system using it selects.
+#[cfg(CONFIG_LEGACY_DIRECT_IO)]
+pub fn blockdev_direct_io<G: GetBlock>(
+    kiocb: &mut Kiocb<'_, ()>,
+    inode: &INode<G::FileSystem>,
+    mut iter: DirectIter<'_, '_>,
+) -> Result<usize> {
+    // SAFETY: The kiocb, the inode (of this file system type, mounted on a block device) and
+    // the iterator are valid for the call; `get_block_callback::<G>` is a valid `get_block_t`
+    // for it.
+    let ret = unsafe {
+        bindings::__blockdev_direct_IO(
+            kiocb.as_raw(),
+            inode.as_ptr(),
+            (*(*inode.as_ptr()).i_sb).s_bdev,
+            iter.as_raw(),
+            Some(get_block_callback::<G>),
+            None,
+            bindings::DIO_LOCKING as c_int,
+        )
+    };
+    if ret < 0 {
+        return Err(Error::from_errno(ret as c_int));
+    }
+    Ok(ret as usize)
 }
 
 /// Writes a locked folio of a file back, mapping any unmapped dirty buffer with `G`: what

@@ -18,7 +18,7 @@ use crate::{
     error::{from_result, to_result},
     prelude::*,
     sync::aref::{ARef, AlwaysRefCounted},
-    types::Opaque,
+    types::{NotThreadSafe, Opaque},
 };
 use core::{marker::PhantomData, mem::ManuallyDrop, mem::MaybeUninit, ptr};
 
@@ -197,6 +197,41 @@ impl<T: FileSystem> INode<T> {
         })
     }
 
+    /// Waits for the direct I/O requests in flight on the inode to complete
+    /// (`inode_dio_wait()`), including asynchronous ones submitted earlier.
+    ///
+    /// Must not be called from the completion of a direct I/O request of the inode.
+    pub fn dio_wait(&self) {
+        // SAFETY: By the type invariants the inode is valid.
+        unsafe { bindings::inode_dio_wait(self.as_ptr()) };
+    }
+
+    /// The page cache of the inode's data (`i_mapping`).
+    pub fn mapping(&self) -> &address_space::Mapping<T> {
+        // SAFETY: By the type invariants the inode is valid and initialised; its mapping is
+        // valid as long as it is.
+        unsafe { address_space::Mapping::from_raw((*self.as_ptr()).i_mapping) }
+    }
+
+    /// Takes the inode's lock (`i_rwsem`) exclusively (`inode_lock()`), as writes, size
+    /// changes and directory changes do. Sleeps.
+    pub fn lock(&self) -> Locked<'_, T> {
+        // SAFETY: By the type invariants the inode is valid.
+        unsafe { bindings::inode_lock(self.as_ptr()) };
+        // INVARIANT: The lock was taken above.
+        Locked(self, NotThreadSafe)
+    }
+
+    /// Takes the inode's lock exclusively if that does not block (`inode_trylock()`).
+    pub fn try_lock(&self) -> Option<Locked<'_, T>> {
+        // SAFETY: By the type invariants the inode is valid.
+        if unsafe { bindings::inode_trylock(self.as_ptr()) } == 0 {
+            return None;
+        }
+        // INVARIANT: The lock was taken above.
+        Some(Locked(self, NotThreadSafe))
+    }
+
     /// The file system's data for this inode.
     pub fn data(&self) -> &T::INodeData {
         // SAFETY: By the type invariants the inode is embedded in a `WithData<T>` whose data
@@ -242,6 +277,30 @@ pub enum Type {
     /// A symbolic link, whose target is the file's data, read through the page cache with
     /// the address space operations (`page_get_link()`).
     Lnk,
+}
+
+/// The guard of an inode's lock (`i_rwsem`, held exclusively), from [`INode::lock`]; the lock
+/// is released when the guard is dropped.
+///
+/// Functions that need the lock held take a reference to the guard as proof.
+///
+/// # Invariants
+///
+/// The current thread holds the lock of inode `0` exclusively.
+pub struct Locked<'a, T: FileSystem>(&'a INode<T>, NotThreadSafe);
+
+impl<T: FileSystem> Locked<'_, T> {
+    /// The locked inode.
+    pub fn inode(&self) -> &INode<T> {
+        self.0
+    }
+}
+
+impl<T: FileSystem> Drop for Locked<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariants this thread holds the lock.
+        unsafe { bindings::inode_unlock(self.0.as_ptr()) };
+    }
 }
 
 /// Timestamp of an inode.

@@ -18,7 +18,7 @@
 
 use super::{dentry, sb};
 use crate::{
-    bindings,
+    bindings, debugfs,
     error::{from_result, to_result},
     prelude::*,
     types::Opaque,
@@ -57,18 +57,23 @@ pub trait FileSystem: Sized + Send + Sync + 'static {
 
 /// A registration of a file system type.
 ///
+/// It also makes a debugfs directory named after the file system type, in which mounted file
+/// systems can publish their state ([`sb::SuperBlock::debugfs_dir`]).
+///
 /// # Invariants
 ///
 /// `fs` is registered with the VFS (`register_filesystem`) from initialisation until drop.
+/// Every super block whose `s_type` is `fs` is of file system type `T`.
 #[pin_data(PinnedDrop)]
 pub struct Registration<T: FileSystem> {
     #[pin]
     fs: Opaque<bindings::file_system_type>,
+    debugfs: debugfs::Dir,
     _p: PhantomData<T>,
 }
 
-// SAFETY: `Registration` has no methods that use its contents; the VFS synchronises its own
-// accesses to the `file_system_type`.
+// SAFETY: The VFS synchronises its own accesses to the `file_system_type`; the debugfs
+// directory is `Sync`.
 unsafe impl<T: FileSystem> Sync for Registration<T> {}
 
 // SAFETY: The `file_system_type` may be unregistered from any thread.
@@ -79,6 +84,7 @@ impl<T: FileSystem> Registration<T> {
     pub fn new(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             _p: PhantomData,
+            debugfs: debugfs::Dir::new(T::NAME),
             fs <- Opaque::try_ffi_init(|fs: *mut bindings::file_system_type| {
                 // SAFETY: `fs` is valid for writes; all-zeroes is a valid `file_system_type`
                 // (null pointers, no flags, empty lists and lock class keys).
@@ -96,6 +102,20 @@ impl<T: FileSystem> Registration<T> {
                 to_result(unsafe { bindings::register_filesystem(fs) })
             }),
         })
+    }
+}
+
+impl<T: FileSystem> Registration<T> {
+    /// The debugfs directory of the registration of the file system type `fs`.
+    ///
+    /// # Safety
+    ///
+    /// `fs` must be the `fs` field of a live `Registration<T>` that outlives `'a`.
+    pub(crate) unsafe fn debugfs_dir<'a>(fs: *mut bindings::file_system_type) -> &'a debugfs::Dir {
+        // SAFETY: `Opaque<T>` is a transparent wrapper, and per the safety requirements `fs`
+        // is the `fs` field of a `Registration<T>`, which lives for `'a`.
+        let reg = unsafe { &*crate::container_of!(fs.cast::<Opaque<_>>(), Self, fs) };
+        &reg.debugfs
     }
 }
 

@@ -107,6 +107,22 @@ impl<T: FileSystem, S: State> SuperBlock<T, S> {
         CStr::from_bytes_until_nul(bytes).unwrap_or(c"?")
     }
 
+    /// The logical block size of the device (`bdev_logical_block_size()`): the smallest unit
+    /// of direct I/O to it.
+    pub fn logical_block_size(&self) -> u32 {
+        // SAFETY: By the type invariants the super block is valid and its device open.
+        unsafe { bindings::bdev_logical_block_size((*self.as_ptr()).s_bdev) }
+    }
+
+    /// The debugfs directory of the file system type (`/sys/kernel/debug/<name>/`, empty
+    /// without `CONFIG_DEBUG_FS`), in which a mount can create its own directory.
+    pub fn debugfs_dir(&self) -> &crate::debugfs::Dir {
+        // SAFETY: By the type invariants the super block is valid and of type `T`, so its
+        // `s_type` is the `fs` of the `Registration<T>`, which outlives every super block of
+        // the type: the module stays referenced while one exists.
+        unsafe { super::registration::Registration::<T>::debugfs_dir((*self.as_ptr()).s_type) }
+    }
+
     /// Whether the file system is mounted read-only.
     pub fn is_read_only(&self) -> bool {
         // SAFETY: By the type invariants the super block is valid.
