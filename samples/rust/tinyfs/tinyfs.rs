@@ -5,7 +5,9 @@
 //! It validates the super block against the device, looks up and lists directories, creates,
 //! writes (through the page cache, with ordered data: data reaches the disk before the
 //! metadata that points at it), reads and removes regular files, follows symbolic links and
-//! answers `statfs()`. The O_DIRECT path comes in a later part of the series. See
+//! answers `statfs()`. `O_DIRECT` writes go through [`direct_write`], which falls back to the
+//! page cache when writeback holds the range's buffers (the 2.6.27 fix "VFS: fix dio write
+//! returning EIO when try_to_release_page fails"), and counts what it does in debugfs. See
 //! `Documentation/filesystems/tinyfs.rst`.
 //!
 //! The on-disk format is defined in `layout.rs`, shared with the userspace tools. The module
@@ -13,17 +15,28 @@
 
 use kernel::{
     crc32c::crc32c,
+    debugfs,
     fs::{
-        self, address_space,
+        self,
+        address_space::{self, DirectIter},
         buffer::{self, GetBlock},
         dentry::{self, DEntry},
         folio,
         fops::{self, DirEmitter, DirEntryType},
         inode::{self, INode},
         sb::{self, SuperBlock},
+        Kiocb,
     },
+    iov::IovIterSource,
+    page::PAGE_SHIFT,
+    pr_warn_once,
     prelude::*,
-    sync::{aref::ARef, new_mutex, Mutex},
+    sync::{
+        aref::ARef,
+        atomic::{Atomic, Relaxed},
+        new_mutex, Mutex,
+    },
+    time::{delay::fsleep, Delta},
 };
 
 pub mod layout;
@@ -41,12 +54,34 @@ module! {
                           false writes block pointers to the disk as soon as blocks are \
                           allocated, the negative control of the crash test)",
         },
+        debug_writeback_hold_ms: u32 {
+            default: 0,
+            description: "Fault injection: writeback keeps its references on a folio's \
+                          buffers this many milliseconds after the folio is unlocked, so \
+                          that O_DIRECT writes meet busy buffers (default 0)",
+        },
+        dio_fallback: bool {
+            default: true,
+            description: "Fall back to a buffered write when the page cache of an O_DIRECT \
+                          write's range cannot be invalidated (debugging aid: false returns \
+                          EIO instead, as Linux 2.6.27-rc1 did)",
+        },
     },
 }
 
 /// Whether data is ordered before metadata (the default; see `ordered_data`).
 fn ordered() -> bool {
     module_parameters::ordered_data.value()
+}
+
+/// How long writeback holds a folio's buffers after unlocking it (0: not at all).
+fn writeback_hold_ms() -> u32 {
+    module_parameters::debug_writeback_hold_ms.value()
+}
+
+/// Whether an O_DIRECT write falls back to the page cache on `EBUSY` (the default).
+fn dio_fallback() -> bool {
+    module_parameters::dio_fallback.value()
 }
 
 #[pin_data(PinnedDrop)]
@@ -92,6 +127,40 @@ struct SbInfo {
     /// its checksum.
     #[pin]
     itable: Mutex<()>,
+    /// Counters of the direct I/O path, published in `/sys/kernel/debug/tinyfs/<device>/`.
+    stats: Pin<KBox<debugfs::Scope<Stats>>>,
+}
+
+/// What the direct I/O path of a mount did; see Documentation/filesystems/tinyfs.rst,
+/// "Direct I/O".
+struct Stats {
+    /// `O_DIRECT` writes done with direct I/O.
+    direct_writes: Atomic<u64>,
+    /// Bytes those wrote (for asynchronous ones: submitted).
+    direct_write_bytes: Atomic<u64>,
+    /// `O_DIRECT` writes (or their remainders) done through the page cache instead.
+    buffered_fallbacks: Atomic<u64>,
+    /// `O_DIRECT` reads.
+    direct_reads: Atomic<u64>,
+    /// Folios whose buffers writeback held for `debug_writeback_hold_ms`.
+    writeback_holds: Atomic<u64>,
+}
+
+impl Stats {
+    fn new() -> impl PinInit<Self, Error> {
+        try_init!(Self {
+            direct_writes: Atomic::new(0),
+            direct_write_bytes: Atomic::new(0),
+            buffered_fallbacks: Atomic::new(0),
+            direct_reads: Atomic::new(0),
+            writeback_holds: Atomic::new(0),
+        }? Error)
+    }
+}
+
+/// Adds `n` to counter `c`.
+fn count(c: &Atomic<u64>, n: u64) {
+    c.add(n, Relaxed);
 }
 
 /// Free counts, kept up to date with the bitmaps and written by `sync_fs`.
@@ -259,10 +328,21 @@ impl fs::FileSystem for TinyFs {
             free_blocks,
             free_inodes: u32::try_from(free_inodes).map_err(|_| EUCLEAN)?,
         };
+        let stats = KBox::pin_init(
+            sb.debugfs_dir().scope(Stats::new(), sb.id(), |s, dir| {
+                dir.read_only_file(c"direct_writes", &s.direct_writes);
+                dir.read_only_file(c"direct_write_bytes", &s.direct_write_bytes);
+                dir.read_only_file(c"buffered_fallbacks", &s.buffered_fallbacks);
+                dir.read_only_file(c"direct_reads", &s.direct_reads);
+                dir.read_only_file(c"writeback_holds", &s.writeback_holds);
+            }),
+            GFP_KERNEL,
+        )?;
         Ok(try_pin_init!(SbInfo {
             disk,
             alloc <- new_mutex!(alloc),
             itable <- new_mutex!(()),
+            stats,
         }))
     }
 
@@ -281,6 +361,7 @@ impl fs::FileSystem for TinyFs {
 const DIR_IOPS: inode::Ops<TinyFs> = inode::Ops::new::<Dir>();
 const DIR_FOPS: fops::Ops<TinyFs> = fops::Ops::new::<Dir>();
 const FILE_IOPS: inode::Ops<TinyFs> = inode::Ops::new::<File>();
+const FILE_FOPS: fops::Ops<TinyFs> = fops::Ops::new::<File>();
 const AOPS: address_space::Ops<TinyFs> = address_space::Ops::new::<TinyFs>();
 
 fn to_time(t: layout::Timestamp) -> inode::Time {
@@ -305,9 +386,7 @@ fn set_ops(new: &mut inode::New<TinyFs>, mode: u16) -> inode::Type {
             inode::Type::Dir
         }
         layout::S_IFREG => {
-            new.set_iops(FILE_IOPS)
-                .set_aops(AOPS)
-                .set_fops(fops::Ops::generic_read_write());
+            new.set_iops(FILE_IOPS).set_aops(AOPS).set_fops(FILE_FOPS);
             inode::Type::Reg
         }
         // `Inode::decode` accepts no other type.
@@ -647,19 +726,26 @@ fn add_entry(dir: &INode<TinyFs>, name: &[u8], ino: u32, file_type: u8) -> Resul
 /// Writes `inode`'s record, moving pending blocks into it first; see [`InodeState`].
 fn write_inode_now(inode: &INode<TinyFs>, sync: bool) -> Result {
     let sb = inode.super_block();
-    // What this write will record: the blocks allocated and the size reached so far...
+    // What this write will record: the blocks allocated and the size reached so far (they
+    // stay in `pending`, where `get_block` finds them, until recorded)...
     let (pending, size) = {
-        let mut st = inode.data().state.lock();
-        (core::mem::take(&mut st.pending), inode.size())
+        let st = inode.data().state.lock();
+        let mut pending = KVec::with_capacity(st.pending.len(), GFP_NOFS)?;
+        pending.extend_from_slice(&st.pending, GFP_NOFS)?;
+        (pending, inode.size())
     };
-    // ... once the data they cover is on the disk.
+    // ... once the data they cover is on the disk: written back from the page cache, or
+    // written by direct I/O requests, which may still be in flight.
     if !pending.is_empty() && ordered() {
         inode.write_and_wait_data()?;
+        inode.dio_wait();
     }
     let mut st = inode.data().state.lock();
     for &(n, dblock) in pending.iter() {
         record_block(inode, &mut st, n, dblock)?;
     }
+    // Both are sorted; entries added meanwhile stay.
+    st.pending.retain(|e| pending.binary_search(e).is_err());
     let a = inode.attrs();
     st.disk.mode = a.mode;
     st.disk.uid = a.uid;
@@ -878,8 +964,160 @@ impl fops::Operations for Dir {
     }
 }
 
-/// Regular file inode operations.
+/// Regular file inode and file operations.
 struct File;
+
+#[vtable]
+impl fops::Operations for File {
+    type FileSystem = TinyFs;
+
+    /// `direct_write` refuses what would wait for the page cache; reads are the VFS's
+    /// (buffered) or refused by `direct_io` (direct).
+    const SUPPORTS_NOWAIT: bool = true;
+
+    fn write_iter(
+        kiocb: &mut Kiocb<'_, ()>,
+        inode: &INode<TinyFs>,
+        iter: &mut IovIterSource<'_>,
+    ) -> Result<usize> {
+        if kiocb.is_direct() {
+            direct_write(kiocb, inode, iter)
+        } else {
+            fops::generic_write_iter(kiocb, iter)
+        }
+    }
+}
+
+/// Refuses a direct request whose position, length or memory is not aligned to the device's
+/// logical block size, with `EINVAL` and (once) a log line.
+fn check_alignment(
+    inode: &INode<TinyFs>,
+    pos: i64,
+    len: usize,
+    mem_align: usize,
+    what: &str,
+) -> Result {
+    let sb = inode.super_block();
+    let lbs = sb.logical_block_size();
+    let mask = u64::from(lbs) - 1;
+    if (pos as u64 | len as u64 | mem_align as u64) & mask == 0 {
+        return Ok(());
+    }
+    pr_warn_once!(
+        "{}: inode {}: O_DIRECT {} of {} bytes at {} is not aligned to the device's {}-byte \
+         blocks in position, length and memory: EINVAL (logged once)\n",
+        sb.id().to_str().unwrap_or("?"),
+        inode.ino(),
+        what,
+        len,
+        pos,
+        lbs
+    );
+    Err(EINVAL)
+}
+
+/// An `O_DIRECT` write: direct I/O where the page cache of the range can be emptied, a
+/// buffered write that is written back before returning where it cannot.
+///
+/// The page cache of the range is written back and invalidated first, so that neither later
+/// buffered reads nor later writeback see stale data. Invalidation fails with `EBUSY` when a
+/// folio's buffers are still referenced, as tinyfs's ordered writeback does after unlocking
+/// the folio (see [`address_space::Operations::writepages`] above). Linux 2.6.27-rc1 returned
+/// `EIO` there; the fix was to fall back to the page cache, as this does.
+fn direct_write(
+    kiocb: &mut Kiocb<'_, ()>,
+    inode: &INode<TinyFs>,
+    iter: &mut IovIterSource<'_>,
+) -> Result<usize> {
+    let sb = inode.super_block();
+    let locked = if kiocb.is_nowait() {
+        inode.try_lock().ok_or(EAGAIN)?
+    } else {
+        inode.lock()
+    };
+    let len = fops::write_checks(&locked, kiocb, iter)?;
+    if len == 0 {
+        return Ok(0);
+    }
+    let pos = kiocb.ki_pos();
+    check_alignment(inode, pos, len, iter.alignment(), "write")?;
+    fops::modified(&locked, kiocb)?;
+    let end = pos + len as i64 - 1;
+    let mapping = inode.mapping();
+    if kiocb.is_nowait() {
+        if mapping.range_has_folio(pos, end) {
+            return Err(EAGAIN);
+        }
+    } else {
+        mapping.write_and_wait_range(pos, end)?;
+    }
+    match mapping.invalidate_range(pos as u64 >> PAGE_SHIFT, end as u64 >> PAGE_SHIFT) {
+        Ok(()) => {}
+        Err(e) if e == EBUSY && kiocb.is_nowait() => return Err(EAGAIN),
+        Err(e) if e == EBUSY && !dio_fallback() => {
+            pr_warn!(
+                "{}: inode {}: O_DIRECT write at {}: the page cache is busy and dio_fallback=0: EIO\n",
+                sb.id().to_str().unwrap_or("?"),
+                inode.ino(),
+                pos
+            );
+            return Err(EIO);
+        }
+        Err(e) if e == EBUSY => {
+            let written = buffered_fallback(&locked, kiocb, iter)?;
+            drop(locked);
+            return fops::write_sync(kiocb, written);
+        }
+        Err(e) => return Err(e),
+    }
+    let mut written = match <TinyFs as address_space::Operations>::direct_io(
+        kiocb,
+        inode,
+        DirectIter::Write(iter),
+    ) {
+        // Completes later, and extends nothing: `blockdev_direct_io` waits for a write
+        // past the end of the file.
+        Err(e) if e == EIOCBQUEUED => return Err(EIOCBQUEUED),
+        r => r?,
+    };
+    let new_pos = pos + written as i64;
+    *kiocb.ki_pos_mut() = new_pos;
+    // The size grows after the data is on the disk.
+    if new_pos > inode.size() {
+        inode.set_size(new_pos);
+        inode.mark_dirty();
+    }
+    if written < len {
+        // A hole the direct path left, or a partial failure: the rest through the page cache.
+        written += buffered_fallback(&locked, kiocb, iter)?;
+    }
+    drop(locked);
+    fops::write_sync(kiocb, written)
+}
+
+/// Writes `iter` through the page cache, then writes the range back and waits, so that the
+/// data is on the disk when the `O_DIRECT` write returns, and drops its page cache where
+/// possible. Counted as a fallback.
+fn buffered_fallback(
+    locked: &inode::Locked<'_, TinyFs>,
+    kiocb: &mut Kiocb<'_, ()>,
+    iter: &mut IovIterSource<'_>,
+) -> Result<usize> {
+    let inode = locked.inode();
+    let pos = kiocb.ki_pos();
+    let written = fops::perform_write(locked, kiocb, iter)?;
+    count(&inode.super_block().data().stats.buffered_fallbacks, 1);
+    if written == 0 {
+        return Ok(0);
+    }
+    let end = pos + written as i64 - 1;
+    let mapping = inode.mapping();
+    mapping.write_and_wait_range(pos, end)?;
+    // Folios whose buffers are still held stay cached: clean, uptodate, so coherent with the
+    // disk.
+    let _ = mapping.invalidate_range(pos as u64 >> PAGE_SHIFT, end as u64 >> PAGE_SHIFT);
+    Ok(written)
+}
 
 #[vtable]
 impl inode::Operations for File {
@@ -993,12 +1231,51 @@ impl address_space::Operations for TinyFs {
         mapping: &address_space::Mapping<TinyFs>,
         wbc: &mut sb::WritebackControl,
     ) -> Result {
+        let stats = &mapping.host().super_block().data().stats;
         mapping.for_each_writeback_folio(wbc, |folio, wbc| {
             let refs = buffer::FolioBufferRefs::new(&folio);
             let ret = buffer::write_full_folio::<TinyFs>(folio, wbc);
+            // Fault injection: the window in which ext3's ordered writepage still held the
+            // buffers (filing them with the journal), made as long as asked.
+            let hold = writeback_hold_ms();
+            if hold != 0 {
+                count(&stats.writeback_holds, 1);
+                fsleep(Delta::from_millis(hold.into()));
+            }
             drop(refs);
             ret
         })
+    }
+
+    fn direct_io(
+        kiocb: &mut Kiocb<'_, ()>,
+        inode: &INode<TinyFs>,
+        iter: DirectIter<'_, '_>,
+    ) -> Result<usize> {
+        let stats = &inode.super_block().data().stats;
+        let len = iter.len();
+        match &iter {
+            DirectIter::Read(i) => {
+                check_alignment(inode, kiocb.ki_pos(), len, i.alignment(), "read")?;
+                // `blockdev_direct_io` takes the inode's lock for reads.
+                if kiocb.is_nowait() {
+                    return Err(EAGAIN);
+                }
+                count(&stats.direct_reads, 1);
+            }
+            // `direct_write` checked the alignment.
+            DirectIter::Write(_) => count(&stats.direct_writes, 1),
+        }
+        let is_write = matches!(iter, DirectIter::Write(_));
+        let ret = buffer::blockdev_direct_io::<TinyFs>(kiocb, inode, iter);
+        if is_write {
+            match ret {
+                Ok(n) => count(&stats.direct_write_bytes, n as u64),
+                Err(e) if e == EIOCBQUEUED => count(&stats.direct_write_bytes, len as u64),
+                Err(_) => {}
+            }
+        }
+        ret
     }
 }
 
