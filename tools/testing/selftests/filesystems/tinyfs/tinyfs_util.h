@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define TINYFS_NAME "tinyfs"
@@ -91,6 +92,25 @@ static inline int tinyfs_ensure_module(void)
 	return ret ? -1 : 1;
 }
 
+/*
+ * (Re)load tinyfs with module parameters @params: unloads it first if it is
+ * loaded (it must not be in use). Returns 0, or -1 with errno.
+ */
+static inline int tinyfs_load_module_params(const char *params)
+{
+	char path[PATH_MAX];
+	int fd, ret;
+
+	if (tinyfs_module_listed() && tinyfs_delete_module())
+		return -1;
+	fd = tinyfs_open_module(path, sizeof(path));
+	if (fd < 0)
+		return -1;
+	ret = syscall(__NR_finit_module, fd, params, 0);
+	close(fd);
+	return ret ? -1 : 0;
+}
+
 /* Open /dev/kmsg positioned after the last record logged so far. */
 static inline int kmsg_open_at_end(void)
 {
@@ -140,6 +160,44 @@ static inline void tinyfs_super_set_csum(uint8_t *sb)
 	uint32_t csum = tinyfs_crc32c(~0u, sb, TINYFS_SUPER_SIZE - 4);
 
 	memcpy(sb + TINYFS_SUPER_SIZE - 4, &csum, 4);	/* little-endian host */
+}
+
+/* Runs fsck.tinyfs -n @dev; returns its exit status (0: clean). */
+static inline int tinyfs_run_fsck(const char *dev)
+{
+	const char *fsck = getenv("TINYFS_FSCK");
+	int status;
+	pid_t pid;
+
+	if (!fsck || !*fsck)
+		fsck = "fsck.tinyfs";
+	pid = fork();
+	if (pid == 0) {
+		execlp(fsck, fsck, "-n", "-v", dev, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/* Runs mkfs.tinyfs -q -b @bs @dev; returns its exit status (0: made). */
+static inline int tinyfs_run_mkfs(const char *dev, const char *bs)
+{
+	const char *mkfs = getenv("TINYFS_MKFS");
+	int status;
+	pid_t pid;
+
+	if (!mkfs || !*mkfs)
+		mkfs = "mkfs.tinyfs";
+	pid = fork();
+	if (pid == 0) {
+		execlp(mkfs, mkfs, "-q", "-b", bs, dev, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
 }
 
 #endif /* TINYFS_UTIL_H */

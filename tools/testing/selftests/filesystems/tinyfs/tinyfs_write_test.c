@@ -70,43 +70,6 @@ static long long check_file(const char *path, unsigned int seed, off_t size)
 	return n < 0 || off != size ? -1 : bad;
 }
 
-/* Runs fsck.tinyfs -n @dev; returns its exit status (0: clean). */
-static int run_fsck(const char *dev)
-{
-	const char *fsck = getenv("TINYFS_FSCK");
-	int status;
-	pid_t pid;
-
-	if (!fsck || !*fsck)
-		fsck = "fsck.tinyfs";
-	pid = fork();
-	if (pid == 0) {
-		execlp(fsck, fsck, "-n", "-v", dev, (char *)NULL);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
-}
-
-static int run_mkfs(const char *dev, const char *bs)
-{
-	const char *mkfs = getenv("TINYFS_MKFS");
-	int status;
-	pid_t pid;
-
-	if (!mkfs || !*mkfs)
-		mkfs = "mkfs.tinyfs";
-	pid = fork();
-	if (pid == 0) {
-		execlp(mkfs, mkfs, "-q", "-b", bs, dev, (char *)NULL);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
-}
-
 FIXTURE(fs) {
 	const char *dev;
 	char mnt[64];
@@ -131,7 +94,7 @@ FIXTURE_SETUP(fs)
 	ret = tinyfs_ensure_module();
 	ASSERT_LE(0, ret) TH_LOG("loading tinyfs.ko: %s", strerror(errno));
 	self->loaded_here = ret > 0;
-	ASSERT_EQ(0, run_mkfs(self->dev, variant->block_size));
+	ASSERT_EQ(0, tinyfs_run_mkfs(self->dev, variant->block_size));
 	strcpy(self->mnt, "/tmp/tinyfs-mnt.XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(self->mnt));
 	ASSERT_EQ(0, mount(self->dev, self->mnt, TINYFS_NAME, 0, NULL))
@@ -154,7 +117,7 @@ static int remount(FIXTURE_DATA(fs) * self)
 	self->mounted = false;
 	if (umount(self->mnt))
 		return -1;
-	if (run_fsck(self->dev))
+	if (tinyfs_run_fsck(self->dev))
 		return -2;
 	if (mount(self->dev, self->mnt, TINYFS_NAME, 0, NULL))
 		return -1;
