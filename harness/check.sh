@@ -6,7 +6,9 @@
 #   - guest: the KUnit suites with the kernel crate's Rust doctests (at boot),
 #     and the tinyfs kselftests with the in-tree and the out-of-tree module;
 #   - guest: the ordered-data crash test (harness/crash-test.sh), one result per
-#     block size.
+#     block size;
+#   - guest: fio with verification, and throughput against the raw disk and ext4
+#     (harness/perf.sh).
 # A guest whose kernel log holds an error report counts as a failed test.
 # Ends with the line 'N passed, N failed, N skipped'; exits non-zero on any
 # failure.
@@ -62,6 +64,9 @@ truncate -s 64M "$RESULTS/scratch.img"
 
 say "guest: ordered data across crashes (harness/crash-test.sh)"
 suite crash "$TINYFS_ROOT/harness/crash-test.sh"
+
+say "guest: fio and performance (harness/perf.sh)"
+suite perf "$TINYFS_ROOT/harness/perf.sh"
 
 say "results"
 # Every installed kselftest must have left a log, with the in-tree and the
