@@ -645,7 +645,7 @@ TEST_F_TIMEOUT(no_fallback, direct_write_over_held_folio_is_eio, 120)
 /* --- The race --------------------------------------------------------------- */
 
 #define RACE_SLOTS 128
-#define RACE_SECONDS 8
+#define RACE_SECONDS 8	/* at least; at most 60 s more, until a fallback */
 
 struct race {
 	int bfd, dfd;
@@ -832,6 +832,9 @@ TEST_F_TIMEOUT(race, buffered_writeback_and_direct_io, 300)
 		ASSERT_EQ(0, pthread_create(&threads[i], NULL, racer, &args[i]));
 	}
 	sleep(RACE_SECONDS);
+	/* Until the race was met (a fallback, several a run at 2 ms), within a bound. */
+	for (i = 0; i < 60 && stat_read(self->fs.dev, "buffered_fallbacks") == fallbacks; i++)
+		sleep(1);
 	__atomic_store_n(&r->stop, true, __ATOMIC_RELAXED);
 	for (i = 0; i < ARRAY_SIZE(kinds); i++)
 		pthread_join(threads[i], NULL);
